@@ -1,0 +1,36 @@
+# The README's commands. `make demo` and `make test` each set up the environment first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.rccr-installed
+
+.PHONY: setup demo test lint lab bench clean
+
+setup: $(STAMP)
+
+# Re-installs only when the package definition or the pinned versions change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/rccr demo --data data/toy
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check rccr tests data_scripts benchmarks
+	$(BIN)/ruff format --check rccr tests data_scripts benchmarks
+	$(BIN)/mypy
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/data_pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

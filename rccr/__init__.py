@@ -1,0 +1,1 @@
+"""RCCR workbench."""

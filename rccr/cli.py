@@ -1,0 +1,144 @@
+"""The ``rccr`` command.
+
+::
+
+    rccr data prepare {cityscapes,gta5,synthia} --root DIR [--workers N] [--list FILE]
+    rccr data make-toy --out DIR [--seed S] [--num-source N] [--size 256x128] ...
+    rccr demo [--data DIR]
+
+Errors in the user's input (a missing folder, a bad file, a bad option) print one line per
+problem and exit with status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rccr.data.files import DataError
+from rccr.data.prepare import DATASETS, PrepareError, prepare_dataset
+from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.data.transforms import Size
+
+__all__ = ["main"]
+
+_DEFAULT_TOY = ToyCitySpec()
+
+
+def _add_make_toy(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "make-toy",
+        help="generate the toy-city benchmark (GTA5-layout source, Cityscapes-layout target)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder (created)")
+    p.add_argument("--seed", type=int, default=_DEFAULT_TOY.seed)
+    p.add_argument("--num-source", type=int, default=_DEFAULT_TOY.num_source)
+    p.add_argument("--num-target-train", type=int, default=_DEFAULT_TOY.num_target_train)
+    p.add_argument("--num-target-val", type=int, default=_DEFAULT_TOY.num_target_val)
+    p.add_argument(
+        "--size",
+        type=Size.parse,
+        default=Size(_DEFAULT_TOY.width, _DEFAULT_TOY.height),
+        help="image size WIDTHxHEIGHT (default %(default)s)",
+    )
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_make_toy)
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare", help="check a dataset, write *_labelTrainIds.png and class_stats.json"
+    )
+    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("--root", required=True, type=Path, help="the dataset's root folder")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--list",
+        dest="list_file",
+        type=Path,
+        default=None,
+        help="prepare only the images named in this file (paths under the image folder; "
+        "for Cityscapes starting with the split, e.g. train/aachen/..._leftImg8bit.png)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_prepare)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rccr", description="RCCR workbench: domain-adaptive semantic segmentation"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="prepare real datasets or generate the toy city")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    _add_prepare(data_commands)
+    _add_make_toy(data_commands)
+
+    demo = commands.add_parser("demo", help="generate and prepare the toy-city benchmark")
+    demo.add_argument("--data", type=Path, default=Path("data/toy"), help="toy-city folder")
+    demo.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    demo.set_defaults(func=_run_demo)
+    return parser
+
+
+def _run_make_toy(args: argparse.Namespace) -> None:
+    spec = ToyCitySpec(
+        num_source=args.num_source,
+        num_target_train=args.num_target_train,
+        num_target_val=args.num_target_val,
+        width=args.size.width,
+        height=args.size.height,
+        seed=args.seed,
+    )
+    summary = make_toy_city(args.out, spec, workers=args.workers, progress=not args.no_progress)
+    print(summary)
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    summary = prepare_dataset(
+        args.dataset,
+        args.root,
+        workers=args.workers,
+        list_file=args.list_file,
+        progress=not args.no_progress,
+    )
+    print(summary)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    toy = make_toy_city(args.data, ToyCitySpec(), workers=args.workers)
+    print(toy)
+    for dataset, root in (("gta5", toy.gta5_root), ("cityscapes", toy.cityscapes_root)):
+        print(prepare_dataset(dataset, root, workers=args.workers))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        args.func(args)
+    except PrepareError as exc:
+        if args.debug:
+            raise
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"error: {len(exc.problems)} problems; nothing was written", file=sys.stderr)
+        return 2
+    except (DataError, ValueError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
