@@ -27,6 +27,13 @@ __all__ = ["main"]
 _DEFAULT_TOY = ToyCitySpec()
 
 
+def _size(text: str) -> Size:
+    try:
+        return Size.parse(text)
+    except ValueError as exc:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _add_make_toy(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "make-toy",
@@ -39,7 +46,7 @@ def _add_make_toy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-target-val", type=int, default=_DEFAULT_TOY.num_target_val)
     p.add_argument(
         "--size",
-        type=Size.parse,
+        type=_size,
         default=Size(_DEFAULT_TOY.width, _DEFAULT_TOY.height),
         help="image size WIDTHxHEIGHT (default %(default)s)",
     )
