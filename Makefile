@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/rccr demo --data data/toy
+	$(BIN)/rccr demo --data data/toy --runs runs
 
 test: setup
 	$(BIN)/python -m pytest

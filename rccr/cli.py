@@ -2,9 +2,11 @@
 
 ::
 
+    rccr train --config PRESET_OR_FILE [key=value ...] [--out DIR]
+    rccr eval --run DIR [--checkpoint N|last]
     rccr data prepare {cityscapes,gta5,synthia} --root DIR [--workers N] [--list FILE]
     rccr data make-toy --out DIR [--seed S] [--num-source N] [--size 256x128] ...
-    rccr demo [--data DIR]
+    rccr demo [--data DIR] [--runs DIR]
 
 Errors in the user's input (a missing folder, a bad file, a bad option) print one line per
 problem and exit with status 2; ``--debug`` shows the traceback instead.
@@ -17,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rccr.config import PRESETS, load_config
 from rccr.data.files import DataError
 from rccr.data.prepare import DATASETS, PrepareError, prepare_dataset
 from rccr.data.toycity import ToyCitySpec, make_toy_city
@@ -86,8 +89,25 @@ def _parser() -> argparse.ArgumentParser:
     _add_prepare(data_commands)
     _add_make_toy(data_commands)
 
-    demo = commands.add_parser("demo", help="generate and prepare the toy-city benchmark")
+    train = commands.add_parser("train", help="train (or resume) a run")
+    train.add_argument("--config", required=True, help=f"preset ({', '.join(PRESETS)}) or YAML")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.lr=1e-3")
+    train.add_argument("--out", type=Path, default=None, help="run directory (runs/<name>)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=_run_train)
+
+    evaluate = commands.add_parser("eval", help="evaluate a run's checkpoint on target val")
+    evaluate.add_argument("--run", required=True, type=Path, help="run directory")
+    evaluate.add_argument("--checkpoint", default="last", help="iteration N, or 'last'")
+    evaluate.add_argument("--device", default="cpu", help="cpu or cuda")
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=_run_eval)
+
+    demo = commands.add_parser(
+        "demo", help="the toy benchmark end to end: generate, prepare, train, evaluate"
+    )
     demo.add_argument("--data", type=Path, default=Path("data/toy"), help="toy-city folder")
+    demo.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder")
     demo.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     demo.set_defaults(func=_run_demo)
     return parser
@@ -117,11 +137,50 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(summary)
 
 
+def _run_train(args: argparse.Namespace) -> None:
+    from rccr.train import train
+
+    config = load_config(args.config, args.overrides)
+    run = train(config, args.out, progress=not args.no_progress)
+    print(f"{run.path}: {run.status} at iteration {run.iteration}")
+    if run.evals:
+        print(run.evals[max(run.evals)].format_table())
+
+
+def _run_eval(args: argparse.Namespace) -> None:
+    from rccr.runs import RunWriter
+    from rccr.train.build import evaluate_checkpoint
+
+    if args.checkpoint == "last":
+        wanted = None
+    elif args.checkpoint.isdigit():
+        wanted = int(args.checkpoint)
+    else:
+        raise ValueError(f"--checkpoint {args.checkpoint!r}: expected an iteration or 'last'")
+    iteration, result = evaluate_checkpoint(
+        args.run, wanted, device=args.device, progress=not args.no_progress
+    )
+    path = RunWriter(args.run).save_eval(iteration, result)
+    print(f"checkpoint iter_{iteration} ({path}):")
+    print(result.format_table())
+
+
 def _run_demo(args: argparse.Namespace) -> None:
+    from rccr.train import train
+
     toy = make_toy_city(args.data, ToyCitySpec(), workers=args.workers)
     print(toy)
     for dataset, root in (("gta5", toy.gta5_root), ("cityscapes", toy.cityscapes_root)):
         print(prepare_dataset(dataset, root, workers=args.workers))
+    config = load_config(
+        "toy", [f"data.source_root={toy.gta5_root}", f"data.target_root={toy.cityscapes_root}"]
+    )
+    run = train(config, args.runs / "toy-source-only")
+    print(f"{run.path}: {run.status} at iteration {run.iteration}")
+    if run.evals:
+        last = max(run.evals)
+        print(f"target val, last checkpoint (iter_{last}), no selection on target labels:")
+        print(run.evals[last].format_table())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"error: {len(exc.problems)} problems; nothing was written", file=sys.stderr)
         return 2
-    except (DataError, ValueError, OSError) as exc:
+    except (DataError, ValueError, OSError, RuntimeError) as exc:
         if args.debug:
             raise
         print(f"error: {exc}", file=sys.stderr)

@@ -1,0 +1,353 @@
+"""Configuration: one frozen dataclass per component, YAML presets, dotted overrides.
+
+A run is fully described by a :class:`Config`; its resolved form is written to the run
+directory as ``config.yaml`` and re-running from that file gives the same run.
+
+    config = load_config("toy", ["train.lr=1e-3", "train.iterations=200"])
+
+``load_config`` takes a preset name (``toy``, ``gta2cityscapes``, ``synthia2cityscapes``,
+shipped in ``rccr/configs/``) or a path to a YAML file. Every section and key is checked:
+an unknown key, a value of the wrong type or out of range raises :class:`ConfigError`
+naming the dotted key and what was expected (for an unknown key, the valid ones).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "PRESETS",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "config_from_dict",
+    "load_config",
+    "save_config",
+]
+
+PRESET_DIR = Path(__file__).parent / "configs"
+PRESETS = tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+
+Mode = Literal["source_only", "oracle"]
+"""Training modes. source_only: source labels only; oracle: target labels (upper bound)."""
+
+
+class ConfigError(ValueError):
+    """A configuration key is unknown, or its value has the wrong type or range."""
+
+
+def _check(condition: bool, key: str, expected: str, value: object) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Datasets and their geometry. Sizes are [width, height].
+
+    Attributes:
+        source: source dataset ("gta5" or "synthia").
+        source_root: its root folder (real layout, see ``rccr data prepare``).
+        target_root: Cityscapes-layout root of the target domain.
+        source_size: size source images are resized to (GTA5 1280x720, SYNTHIA 1280x760).
+        target_size: size target training images are resized to (1024x512).
+        crop: random training crop taken after resizing (512x512).
+        flip: random horizontal flips in training.
+        val_size: inference size for evaluation; labels are scored at full size.
+        source_list, target_list, val_list: optional list files selecting images.
+        num_workers: DataLoader worker processes.
+    """
+
+    source: Literal["gta5", "synthia"] = "gta5"
+    source_root: str = "data/gta5"
+    target_root: str = "data/cityscapes"
+    source_size: tuple[int, int] = (1280, 720)
+    target_size: tuple[int, int] = (1024, 512)
+    crop: tuple[int, int] = (512, 512)
+    flip: bool = True
+    val_size: tuple[int, int] = (1024, 512)
+    source_list: str | None = None
+    target_list: str | None = None
+    val_list: str | None = None
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("source_size", "target_size", "crop", "val_size"):
+            size = getattr(self, name)
+            _check(min(size) > 0, f"data.{name}", "[width, height] > 0", list(size))
+        for name in ("source_size", "target_size"):
+            size = getattr(self, name)
+            fits = self.crop[0] <= size[0] and self.crop[1] <= size[1]
+            _check(fits, "data.crop", f"at most data.{name} {list(size)}", list(self.crop))
+        _check(self.num_workers >= 0, "data.num_workers", ">= 0", self.num_workers)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The segmentation network (DeepLab-v2).
+
+    Attributes:
+        backbone: "resnet101" (paper), "resnet50" or "resnet18".
+        width: base channel width of the backbone (64 = standard; smaller for CPU).
+        legacy_aspp: reproduce the lineage's ASPP that sums only two of four branches.
+        freeze_bn: keep BatchNorm frozen (DACS).
+        input_norm: "caffe" for the DeepLab-v2 init checkpoint, "imagenet" otherwise.
+        pretrained: local weights file (torchvision or DeepLab-v2 format), or none.
+    """
+
+    backbone: Literal["resnet101", "resnet50", "resnet18"] = "resnet101"
+    width: int = 64
+    legacy_aspp: bool = False
+    freeze_bn: bool = True
+    input_norm: Literal["caffe", "imagenet"] = "caffe"
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self.width >= 8, "model.width", ">= 8", self.width)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and the training schedule (DACS defaults).
+
+    Attributes:
+        mode: what is trained (see ``Mode``).
+        iterations: total SGD steps.
+        batch_size: images per domain per step (source and target each).
+        lr: base learning rate (backbone); heads use 10x.
+        momentum, weight_decay: SGD settings.
+        poly_power: lr(t) = lr * (1 - t / iterations) ** poly_power.
+        seed: seeds data order, augmentation and initialisation.
+        log_every: steps between metrics.jsonl records.
+        eval_every: steps between evaluations on target val (0: only at the end).
+        checkpoint_every: steps between checkpoints (0: only at the end).
+        device: "auto" (CUDA if available), "cpu" or "cuda".
+        threads: CPU threads for torch (0: torch's default).
+    """
+
+    mode: Mode = "source_only"
+    iterations: int = 250_000
+    batch_size: int = 2
+    lr: float = 2.5e-4
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 5000
+    checkpoint_every: int = 5000
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size", "log_every"):
+            _check(getattr(self, name) >= 1, f"train.{name}", ">= 1", getattr(self, name))
+        for name in ("eval_every", "checkpoint_every", "threads", "seed"):
+            _check(getattr(self, name) >= 0, f"train.{name}", ">= 0", getattr(self, name))
+        _check(self.lr > 0, "train.lr", "> 0", self.lr)
+        _check(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)
+        _check(self.weight_decay >= 0, "train.weight_decay", ">= 0", self.weight_decay)
+        _check(self.poly_power >= 0, "train.poly_power", ">= 0", self.poly_power)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation on target val.
+
+    Attributes:
+        subsets: which mIoUs to report: 19, and 16 and 13 for SYNTHIA.
+        batch_size: images per forward pass.
+    """
+
+    subsets: tuple[int, ...] = (19,)
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        _check(set(self.subsets) <= {19, 16, 13} and len(self.subsets) > 0,
+               "eval.subsets", "a list drawn from 19, 16, 13", list(self.subsets))  # fmt: skip
+        _check(self.batch_size >= 1, "eval.batch_size", ">= 1", self.batch_size)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a run needs. ``name`` names the run directory by default."""
+
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        ok = bool(self.name) and "/" not in self.name and self.name not in (".", "..")
+        _check(ok, "name", "a non-empty name without '/'", self.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples as lists), as written to config.yaml."""
+        return _plain(dataclasses.asdict(self))
+
+    def replace(self, overrides: list[str]) -> Config:
+        """A copy with dotted ``key=value`` overrides applied (see :func:`load_config`)."""
+        return config_from_dict(_apply_overrides(self.to_dict(), overrides))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _describe(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is tuple:
+        return "a list of integers" if args[-1] is Ellipsis else f"a list of {len(args)} integers"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(tp, str(tp))  # fmt: skip
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    """``value`` as type ``tp``, or ConfigError naming ``key``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _coerce(option, value, key)
+            except ConfigError:
+                pass
+    elif origin is Literal:
+        if value in args:
+            return value
+    elif origin is tuple:
+        if isinstance(value, list | tuple) and (args[-1] is Ellipsis or len(value) == len(args)):
+            return tuple(_coerce(int, v, key) for v in value)
+    elif tp is type(None):
+        if value is None:
+            return None
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        where = f"'{prefix}'" if prefix else "the top level"
+        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"{key}: unknown key; valid keys in {where}: {', '.join(sorted(fields))}")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}" if prefix else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, value, key)  # type: ignore[arg-type]
+        else:
+            kwargs[name] = _coerce(tp, value, key)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build and validate a Config from a nested dict; missing keys take defaults.
+
+    Raises:
+        ConfigError: naming the first unknown, mistyped or out-of-range key.
+    """
+    config: Config = _build(Config, data, "")
+    return config
+
+
+def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=1e-3")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{key}: cannot parse value {text!r}: {exc}") from exc
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{'.'.join(parts[: depth + 1])}: is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(preset_or_path: str | os.PathLike, overrides: list[str] | None = None) -> Config:
+    """Load a preset by name or a YAML file by path, then apply dotted overrides.
+
+    Args:
+        preset_or_path: a name in ``PRESETS`` or a path to a YAML file.
+        overrides: ``key=value`` strings; values are parsed as YAML (``1e-3``, ``true``,
+            ``[512, 256]``, ``null``).
+
+    Raises:
+        ConfigError: for a missing preset or file, bad YAML, or a bad key or value.
+    """
+    text = str(preset_or_path)
+    path = Path(text)
+    if text in PRESETS:
+        path = PRESET_DIR / f"{text}.yaml"
+    elif not path.is_file():
+        raise ConfigError(f"{text}: no such preset or config file; presets: {', '.join(PRESETS)}")
+    data = _apply_overrides(_read_yaml(path), list(overrides or []))
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def save_config(config: Config) -> str:
+    """The YAML text of a resolved config (what ``config.yaml`` holds)."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)

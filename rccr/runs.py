@@ -1,0 +1,250 @@
+"""The run directory: the contract between trainer, notebooks and dashboard.
+
+::
+
+    runs/<run>/config.yaml                 resolved config (everything needed to re-run)
+    runs/<run>/status.json                 state (running/finished/interrupted), iteration
+    runs/<run>/metrics.jsonl               one JSON object per logged step
+    runs/<run>/checkpoints/iter_<N>.pt     student, optimiser, RNG, step (+ method state)
+    runs/<run>/eval/iter_<N>.json          an EvalResult
+    runs/<run>/features/iter_<N>.npz       memory-bank snapshot (written by the method)
+
+:class:`RunWriter` writes it (every file atomically: temporary file, then rename);
+:func:`load_run` reads it. The reader tolerates a run that is still being written: a
+missing or malformed file becomes a line in ``Run.problems`` naming the file and what is
+wrong, never an exception, except when the folder is not a run at all.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import torch
+import yaml
+
+from rccr.config import Config, ConfigError, config_from_dict, save_config
+from rccr.data.files import write_atomic
+from rccr.evaluate import EvalResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Run", "RunError", "RunWriter", "iteration_files", "load_checkpoint", "load_run"]
+
+Status = Literal["running", "finished", "interrupted", "unknown"]
+_ITER_FILE = re.compile(r"^iter_(\d+)\.(pt|json|npz)$")
+
+
+class RunError(ValueError):
+    """A path is not a run directory, or a run file cannot be used."""
+
+
+def iteration_files(folder: Path, suffix: str) -> dict[int, Path]:
+    """``iter_<N><suffix>`` files in ``folder`` by N; temporary files are not listed."""
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in folder.iterdir():
+        match = _ITER_FILE.match(path.name)
+        if match and path.suffix == suffix:
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``: no code in the file can run).
+
+    Raises:
+        RunError: naming the file if it is missing, truncated or not a checkpoint.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise RunError(f"{path}: checkpoint not found") from exc
+    except Exception as exc:  # torch raises several types for bad or unsafe files
+        raise RunError(f"{path}: not a loadable checkpoint: {exc}") from exc
+    if not isinstance(state, dict) or "iteration" not in state or "student" not in state:
+        raise RunError(f"{path}: not an rccr checkpoint (expected 'iteration' and 'student')")
+    return state
+
+
+class RunWriter:
+    """Writes one run directory. Only one process (rank 0) writes.
+
+    Args:
+        root: the run directory (created if needed).
+    """
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        for sub in ("checkpoints", "eval", "features"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def write_config(self, config: Config) -> None:
+        """Write the resolved config (config.yaml)."""
+        write_atomic(self.root / "config.yaml", save_config(config).encode())
+
+    def set_status(self, state: Status, iteration: int) -> None:
+        record = {"state": state, "iteration": iteration, "updated": time.time()}
+        write_atomic(self.root / "status.json", json.dumps(record).encode())
+
+    def truncate_metrics(self, iteration: int) -> None:
+        """Drop records after ``iteration``: a resumed run re-logs them, without duplicates."""
+        path = self.root / "metrics.jsonl"
+        if not path.exists():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["iteration"] <= iteration:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short by a crash
+        write_atomic(path, "".join(f"{line}\n" for line in kept).encode())
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record (must hold "iteration") to metrics.jsonl, in a single write."""
+        line = json.dumps(record, allow_nan=True) + "\n"
+        with open(self.root / "metrics.jsonl", "a") as f:
+            f.write(line)
+            f.flush()
+
+    def save_checkpoint(self, iteration: int, state: dict[str, Any]) -> Path:
+        """Write checkpoints/iter_<N>.pt atomically; a failed write keeps older ones."""
+        buffer = io.BytesIO()
+        torch.save({**state, "iteration": iteration}, buffer)
+        path = self.root / "checkpoints" / f"iter_{iteration}.pt"
+        write_atomic(path, buffer.getvalue())
+        return path
+
+    def save_eval(self, iteration: int, result: EvalResult) -> Path:
+        path = self.root / "eval" / f"iter_{iteration}.json"
+        write_atomic(path, json.dumps(result.to_json(), indent=1).encode())
+        return path
+
+
+@dataclass
+class Run:
+    """What a run directory holds, read by :func:`load_run`.
+
+    Attributes:
+        path: the run directory.
+        config: the resolved config, or None if config.yaml is missing or malformed.
+        status: running, finished, interrupted, or unknown (no status.json).
+        iteration: last iteration reported in status.json (or the last checkpoint).
+        records: metrics.jsonl records, in order.
+        checkpoints: iteration -> checkpoint path.
+        evals: iteration -> evaluation result.
+        features: iteration -> memory-bank snapshot path.
+        problems: one line per missing or malformed file, naming it.
+    """
+
+    path: Path
+    config: Config | None = None
+    status: Status = "unknown"
+    iteration: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: dict[int, Path] = field(default_factory=dict)
+    evals: dict[int, EvalResult] = field(default_factory=dict)
+    features: dict[int, Path] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """metrics.jsonl as a DataFrame (needs pandas: ``pip install rccr[dashboard]``)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(self.records)
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
+
+
+def _read_config(run: Run) -> None:
+    path = run.path / "config.yaml"
+    if not path.exists():
+        run.problems.append(f"{path}: missing (the run has not started writing yet?)")
+        return
+    try:
+        data = yaml.safe_load(path.read_text())
+        run.config = config_from_dict(data if isinstance(data, dict) else {"": data})
+    except (OSError, yaml.YAMLError, ConfigError) as exc:
+        run.problems.append(f"{path}: malformed: {exc}")
+
+
+def _read_status(run: Run) -> None:
+    path = run.path / "status.json"
+    if not path.exists():
+        run.problems.append(f"{path}: missing; the run's state is unknown")
+        return
+    try:
+        data = json.loads(path.read_text())
+        if data["state"] not in ("running", "finished", "interrupted"):
+            raise ValueError(f"unknown state {data['state']!r}")
+        run.status, run.iteration = data["state"], int(data["iteration"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        run.problems.append(f"{path}: malformed: {exc}")
+
+
+def _read_metrics(run: Run) -> None:
+    path = run.path / "metrics.jsonl"
+    if not path.exists():
+        run.problems.append(f"{path}: missing (no step has been logged yet)")
+        return
+    lines = path.read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "iteration" not in record:
+                raise ValueError("expected an object with 'iteration'")
+            run.records.append(record)
+        except ValueError as exc:
+            last = number == len(lines)
+            note = " (the last line: probably being written)" if last else ""
+            run.problems.append(f"{path}: line {number} malformed{note}: {exc}")
+
+
+def _read_evals(run: Run) -> None:
+    for iteration, path in iteration_files(run.path / "eval", ".json").items():
+        try:
+            run.evals[iteration] = EvalResult.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            run.problems.append(f"{path}: malformed evaluation: {exc}")
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    """Read a run directory, tolerating one that is still being written.
+
+    Raises:
+        RunError: if ``path`` is not a folder, or holds none of a run's files.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise RunError(f"{root}: run directory not found")
+    if not any((root / name).exists() for name in ("config.yaml", "metrics.jsonl", "checkpoints")):
+        raise RunError(
+            f"{root}: not a run directory (no config.yaml, metrics.jsonl or checkpoints/)"
+        )
+    run = Run(path=root)
+    _read_config(run)
+    _read_status(run)
+    _read_metrics(run)
+    run.checkpoints = iteration_files(root / "checkpoints", ".pt")
+    run.features = iteration_files(root / "features", ".npz")
+    _read_evals(run)
+    if run.status == "unknown" and run.checkpoints:
+        run.iteration = max(run.checkpoints)
+    return run

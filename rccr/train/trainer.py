@@ -1,0 +1,222 @@
+"""The training loop: one trainer for every mode, writing one run directory.
+
+``train(config)`` builds the student, the data streams and the optimiser, resumes from the
+newest checkpoint if the run directory already holds this run, and then repeats:
+
+1. set the poly learning rate;
+2. take this iteration's source and target batches;
+3. run the mode's step (``rccr.train.steps``), which returns the loss and its terms;
+4. stop with the term's name if any term is NaN or infinite;
+5. backpropagate and take an SGD step;
+6. log, evaluate on target val, and checkpoint on their schedules.
+
+Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns; calling
+``train`` again with the same config continues bit for bit (on CPU).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from rccr.config import Config, save_config
+from rccr.data.dataset import Sample, SegmentationDataset
+from rccr.evaluate import EvalResult, evaluate
+from rccr.runs import Run, RunError, RunWriter, load_run
+from rccr.train import checkpoint
+from rccr.train.build import build_datasets, build_model
+from rccr.train.data_stream import DataStream
+from rccr.train.optim import build_optimizer, poly_lr, set_lr
+from rccr.train.steps import StepOutput, oracle_step, source_only_step
+
+__all__ = ["Trainer", "TrainingError", "train"]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a loss became NaN or infinite)."""
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _to(batch: Sample, device: torch.device) -> Sample:
+    return Sample(batch.image.to(device, non_blocking=True),
+                  batch.label.to(device, non_blocking=True), batch.name)  # fmt: skip
+
+
+@contextmanager
+def _stop_requests() -> Iterator[Callable[[], str | None]]:
+    """While active, SIGINT and SIGTERM set a flag instead of killing the process."""
+    reason: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        reason.append(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: reason[0] if reason else None
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Builds everything a run needs from its config.
+
+    Args:
+        config: the resolved config.
+        out: the run directory (default ``runs/<config.name>``).
+
+    Raises:
+        RunError: if ``out`` holds a different run (its config.yaml differs).
+    """
+
+    def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
+        self.config = config
+        self.out = Path(out) if out is not None else Path("runs") / config.name
+        self._check_same_run()
+        train_cfg = config.train
+        if train_cfg.threads:
+            torch.set_num_threads(train_cfg.threads)
+        self.device = _device(train_cfg.device)
+        torch.manual_seed(train_cfg.seed)
+        self.student = build_model(config.model).to(self.device)
+        self.optimizer = build_optimizer(self.student.param_groups(train_cfg.lr), train_cfg)
+        self.iteration = 0
+        self.problems: list[str] = []
+        state, self.problems = checkpoint.latest_checkpoint(self.out)
+        if state is not None:
+            self.iteration = checkpoint.restore(state, self.student, self.optimizer)
+        self.source_set, self.target_set, self.val_set = build_datasets(config.data)
+
+    def _check_same_run(self) -> None:
+        saved = self.out / "config.yaml"
+        if saved.exists() and saved.read_text() != save_config(self.config):
+            raise RunError(
+                f"{self.out}: holds a run with a different config ({saved}); "
+                "choose another output folder or delete it"
+            )
+
+    def _stream(self, dataset: SegmentationDataset, stream: int) -> DataStream:
+        c = self.config
+        return DataStream(dataset, c.train.batch_size, c.train.seed, stream, self.iteration,
+                          c.data.num_workers, pin_memory=self.device.type == "cuda")  # fmt: skip
+
+    def _next(self, stream: DataStream | None) -> Sample | None:
+        return None if stream is None else _to(next(stream), self.device)
+
+    def step(self, source: Sample | None, target: Sample | None) -> StepOutput:
+        """One step of the configured mode on device batches."""
+        if self.config.train.mode == "oracle":
+            assert target is not None
+            return oracle_step(self.student, target)
+        assert source is not None
+        return source_only_step(self.student, source)
+
+    def evaluate(self, progress: bool = True) -> EvalResult:
+        """Evaluate the student on target val at full label resolution."""
+        return evaluate(
+            self.student,
+            self.val_set,
+            dataset_name="cityscapes",
+            split="val",
+            subsets=self.config.eval.subsets,
+            device=self.device,
+            batch_size=self.config.eval.batch_size,
+            progress=progress,
+        )
+
+    def _state(self) -> dict[str, Any]:
+        return checkpoint.capture(self.student, self.optimizer, self.config.to_dict())
+
+    def run(self, progress: bool = True, until: int | None = None) -> Run:
+        """Train to ``train.iterations`` and return the run.
+
+        Args:
+            progress: show a progress bar.
+            until: stop early after this iteration, saving a checkpoint (the run is then
+                "interrupted" and a later call continues it).
+        """
+        cfg = self.config.train
+        writer = RunWriter(self.out)
+        writer.write_config(self.config)
+        writer.truncate_metrics(self.iteration)
+        writer.set_status("running", self.iteration)
+        # Each mode reads only the domains whose batches its step uses.
+        source = self._stream(self.source_set, 0) if cfg.mode != "oracle" else None
+        target = self._stream(self.target_set, 1) if cfg.mode != "source_only" else None
+        sums: dict[str, float] = {}
+        count, tick = 0, time.perf_counter()
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
+                   disable=not progress, unit="it")  # fmt: skip
+        self.student.train()
+        with _stop_requests() as stop_reason:
+            while self.iteration < cfg.iterations:
+                lr = poly_lr(cfg.lr, self.iteration, cfg.iterations, cfg.poly_power)
+                set_lr(self.optimizer, lr)
+                loss, terms = self.step(self._next(source), self._next(target))
+                values = {name: float(value.detach()) for name, value in terms.items()}
+                for name, value in values.items():
+                    if not math.isfinite(value):
+                        writer.set_status("interrupted", self.iteration)
+                        raise TrainingError(
+                            f"{name} is {value} at iteration {self.iteration + 1}; "
+                            f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
+                        )
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.iteration += 1
+                bar.update()
+                count += 1
+                for name, value in values.items():
+                    sums[name] = sums.get(name, 0.0) + value
+                done = self.iteration == cfg.iterations
+                record: dict[str, Any] = {}
+                if self.iteration % cfg.log_every == 0 or done:
+                    elapsed = time.perf_counter() - tick
+                    record |= {name: total / count for name, total in sums.items()}
+                    record |= {"lr": lr, "sec_per_iter": elapsed / count}
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in sums.items()}, refresh=False)
+                    sums, count, tick = {}, 0, time.perf_counter()
+                if (cfg.eval_every and self.iteration % cfg.eval_every == 0) or done:
+                    result = self.evaluate(progress=False)
+                    writer.save_eval(self.iteration, result)
+                    record |= {f"val/{k}": v for k, v in result.miou.items()}
+                    self.student.train()
+                if record:
+                    writer.log({"iteration": self.iteration, "time": time.time(), **record})
+                reason = stop_reason() or ("stopped" if self.iteration == until else None)
+                if (cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0) or done \
+                        or reason:  # fmt: skip
+                    writer.save_checkpoint(self.iteration, self._state())
+                if reason:
+                    writer.set_status("interrupted", self.iteration)
+                    bar.close()
+                    print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
+                    return load_run(self.out)
+        bar.close()
+        writer.set_status("finished", self.iteration)
+        return load_run(self.out)
+
+
+def train(config: Config, out: str | os.PathLike | None = None, progress: bool = True) -> Run:
+    """Train (or resume) a run and return it; see :class:`Trainer`."""
+    return Trainer(config, out).run(progress=progress)

@@ -1,0 +1,155 @@
+"""The trainer end to end on a tiny toy city: determinism, resume, interrupts, NaN."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rccr.config import Config, load_config, save_config
+from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.runs import RunError, load_checkpoint, load_run
+from rccr.train import Trainer, TrainingError, train
+
+TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("toy") / "toy"
+    make_toy_city(out, TINY, workers=1, progress=False)
+    return out
+
+
+def _config(toy: Path, *overrides: str) -> Config:
+    return load_config(
+        "toy",
+        [
+            f"data.source_root={toy / 'gta5'}",
+            f"data.target_root={toy / 'cityscapes'}",
+            "data.source_size=[64, 32]",
+            "data.target_size=[64, 32]",
+            "data.val_size=[64, 32]",
+            "data.crop=[32, 32]",
+            "model.width=8",
+            "train.iterations=6",
+            "train.batch_size=2",
+            "train.log_every=1",
+            "train.eval_every=3",
+            "train.checkpoint_every=3",
+            "train.threads=1",
+            *overrides,
+        ],
+    )
+
+
+def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(load_run(run_dir).last_checkpoint)["student"]
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_train__writes_the_run_directory(toy: Path, tmp_path: Path) -> None:
+    run = train(_config(toy), tmp_path / "run", progress=False)
+    assert run.status == "finished" and run.iteration == 6 and run.problems == []
+    assert list(run.checkpoints) == [3, 6] and list(run.evals) == [3, 6]
+    assert [r["iteration"] for r in run.records] == [1, 2, 3, 4, 5, 6]
+    assert "val/mIoU19" in run.records[2] and "loss_source" in run.records[0]
+    assert (tmp_path / "run" / "config.yaml").read_text() == save_config(_config(toy))
+    assert 0.0 <= run.evals[6].miou["mIoU19"] <= 100.0
+
+
+def test_train__same_seed_same_weights_other_seed_differs(toy: Path, tmp_path: Path) -> None:
+    train(_config(toy), tmp_path / "a", progress=False)
+    train(_config(toy), tmp_path / "b", progress=False)
+    train(_config(toy, "train.seed=1"), tmp_path / "c", progress=False)
+    _assert_same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
+    a, c = _weights(tmp_path / "a"), _weights(tmp_path / "c")
+    assert any(not torch.equal(a[key], c[key]) for key in a)
+
+
+def test_train__resume_is_bit_exact(toy: Path, tmp_path: Path) -> None:
+    config = _config(toy, "train.checkpoint_every=0")
+    straight = train(config, tmp_path / "straight", progress=False)
+    half = Trainer(config, tmp_path / "resumed").run(progress=False, until=3)
+    assert half.status == "interrupted" and list(half.checkpoints) == [3]
+    resumed = Trainer(config, tmp_path / "resumed")
+    assert resumed.iteration == 3
+    done = resumed.run(progress=False)
+    assert done.status == "finished"
+    _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+    its = [r["iteration"] for r in done.records]
+    assert its == [r["iteration"] for r in straight.records] == [1, 2, 3, 4, 5, 6]
+    for a, b in zip(straight.records, done.records, strict=True):
+        assert a.get("loss_source") == b.get("loss_source")
+
+
+def test_train__other_config_in_same_folder_is_refused(toy: Path, tmp_path: Path) -> None:
+    train(_config(toy, "train.iterations=1"), tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="different config"):
+        Trainer(_config(toy, "train.iterations=2"), tmp_path / "run")
+
+
+def test_train__oracle_mode_trains_on_target_labels(toy: Path, tmp_path: Path) -> None:
+    run = train(_config(toy, "train.mode=oracle", "train.iterations=2"), tmp_path / "o",
+                progress=False)  # fmt: skip
+    assert "loss_target_oracle" in run.records[0] and "loss_source" not in run.records[0]
+
+
+def test_train__nan_loss_stops_naming_term_and_iteration(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rccr.train import trainer as trainer_module
+
+    real = trainer_module.source_only_step
+
+    def poisoned(student, source):
+        loss, terms = real(student, source)
+        if trainer.iteration == 4:
+            terms["loss_source"] = loss * float("nan")
+        return loss, terms
+
+    monkeypatch.setattr(trainer_module, "source_only_step", poisoned)
+    trainer = Trainer(_config(toy), tmp_path / "run")
+    with pytest.raises(TrainingError, match="loss_source is nan at iteration 5"):
+        trainer.run(progress=False)
+    run = load_run(tmp_path / "run")
+    assert list(run.checkpoints) == [3] and run.status == "interrupted"
+
+
+def test_cli_train__sigterm_saves_a_resumable_checkpoint(toy: Path, tmp_path: Path) -> None:
+    config = _config(toy, "train.iterations=100000", "train.checkpoint_every=0",
+                     "train.eval_every=0")  # fmt: skip
+    (tmp_path / "c.yaml").write_text(save_config(config))
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rccr", "train", "--config", str(tmp_path / "c.yaml"),
+         "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    metrics = out / "metrics.jsonl"
+    while time.monotonic() < deadline and (
+        not metrics.exists() or len(metrics.read_text().splitlines()) < 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "SIGTERM: saved a checkpoint" in stdout
+    run = load_run(out)
+    assert run.status == "interrupted" and run.checkpoints
+    last = max(run.checkpoints)
+    assert load_checkpoint(run.checkpoints[last])["iteration"] == last >= 3
+    assert json.loads((out / "status.json").read_text())["iteration"] == last
+    assert Trainer(config, out).iteration == last
