@@ -19,24 +19,20 @@ Deliberate differences from the lineage's code:
   lineage's model code only stops its affine gradients. ``legacy_aspp=True`` reproduces its
   classifier, which returns inside its summing loop after the first two branches.
 
-Weights load from a local file only: torchvision ImageNet ResNets, or the lineage's
-DeepLab-v2 init checkpoint (Caffe input convention: use ``input_norm="caffe"``).
+Pretrained weights load from a local file through ``rccr.models.pretrained``.
 """
 
 from __future__ import annotations
 
-import os
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-__all__ = ["DeepLabV2", "LoadReport", "SegmentationOutput", "build_deeplabv2", "load_pretrained"]
+__all__ = ["ASPP", "DeepLabV2", "InputNorm", "SegmentationOutput"]
 
 InputNorm = Literal["imagenet", "caffe"]
 
@@ -61,40 +57,6 @@ class SegmentationOutput:
 
     logits: Tensor  # (B, num_classes, H/8, W/8)
     features: Tensor  # (B, C_feat, H/8, W/8) backbone layer4 features
-
-
-@dataclass(frozen=True)
-class LoadReport:
-    """What ``load_pretrained`` did.
-
-    Attributes:
-        format: ``"torchvision"`` or ``"deeplabv2"``.
-        loaded: number of tensors copied into the model.
-        missing: model names the format provides but the file lacks (left at their initial
-            values; BatchNorm's ``num_batches_tracked`` counters are never listed).
-        unexpected: file keys with no place in the model.
-        skipped: file keys deliberately not loaded: torchvision's ``fc.*``, or an ASPP
-            classifier (``layer5.*``) for a different number of classes.
-    """
-
-    format: str
-    loaded: int
-    missing: list[str] = field(default_factory=list)
-    unexpected: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"loaded {self.loaded} tensors from a {self.format} checkpoint"]
-        for title, names in (
-            ("missing (left at initial values)", self.missing),
-            ("unexpected (no place in the model)", self.unexpected),
-            ("skipped (ImageNet fc, or a classifier for another class count)", self.skipped),
-        ):
-            lines.append(f"{title}: {len(names)}")
-            lines += [f"  {name}" for name in names[:10]]
-            if len(names) > 10:
-                lines.append(f"  ... and {len(names) - 10} more")
-        return "\n".join(lines)
 
 
 def _dilate(block: nn.Module, dilation: int) -> None:
@@ -293,114 +255,3 @@ class DeepLabV2(nn.Module):
         backbone = [p for p in self.backbone.parameters() if p.requires_grad]
         groups = (("backbone", 1.0, backbone), ("head", _HEAD_LR_MULT, list(head.values())))
         return [{"name": n, "params": ps, "lr": lr * m, "lr_mult": m} for n, m, ps in groups]
-
-
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    """A file's state dict, unwrapped from ``{"state_dict": ...}`` or ``{"model": ...}``."""
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weights not found: {path}")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"{path}: not a weights-only PyTorch checkpoint ({reason})") from exc
-    for wrapper in ("state_dict", "model"):
-        if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
-            obj = obj[wrapper]
-            break
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(obj).__name__}")
-    bad = [k for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, Tensor))]
-    if bad:
-        raise ValueError(f"{path}: expected a state dict of tensors; not tensors: {bad[:5]}")
-    return dict(obj)
-
-
-def _detect_format(keys: Sequence[str]) -> str | None:
-    if any(k.startswith(("Scale.", "layer5.")) for k in keys):
-        return "deeplabv2"
-    if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
-        return "torchvision"
-    return None
-
-
-def _model_name(key: str) -> str:
-    """File key -> our name: ``[Scale.]layer5.conv2d_list.i.*`` is the ASPP, the rest backbone."""
-    key = key.removeprefix("Scale.")
-    if key.startswith("layer5.conv2d_list."):
-        return "classifier.branches." + key.removeprefix("layer5.conv2d_list.")
-    return "backbone." + key
-
-
-def load_pretrained(model: DeepLabV2, path: str | os.PathLike[str]) -> LoadReport:
-    """Load torchvision ImageNet or DeepLab-v2 init weights from a local file into ``model``.
-
-    The format is detected from the keys: ``Scale.*`` or ``layer5.*`` keys mean the
-    lineage's DeepLab-v2 checkpoint (with or without the ``Scale.`` prefix; its ``layer5``
-    ASPP loads only if its class count matches), otherwise ``conv1.weight`` and
-    ``layer1.*`` mean torchvision's ResNet (``fc.*`` skipped, classifier left initialised).
-    A DeepLab-v2 file with neither ``Scale.`` nor ``layer5`` keys cannot be told from
-    torchvision's by its keys; it loads the same way but is reported as ``torchvision``.
-    Warns if the model's ``input_norm`` is not the one the weights were trained with.
-
-    Raises:
-        FileNotFoundError: if ``path`` does not exist.
-        ValueError: if the file is not a weights-only checkpoint holding a state dict, its
-            keys match no known format, or a backbone tensor has the wrong shape.
-    """
-    path = Path(path)
-    state = _read_state_dict(path)
-    keys = list(state)
-    fmt = _detect_format(keys)
-    if fmt is None:
-        raise ValueError(f"{path}: not a ResNet/DeepLab-v2 checkpoint; first keys: {keys[:8]}")
-    own = model.state_dict()
-    to_load: dict[str, Tensor] = {}
-    unexpected: list[str] = []
-    skipped: list[str] = []
-    skipped_names: set[str] = set()
-    for key, tensor in state.items():
-        name = _model_name(key)
-        if fmt == "torchvision" and key.startswith("fc."):  # ImageNet's 1000-way classifier
-            skipped.append(key)
-        elif name not in own:
-            unexpected.append(key)
-        elif tensor.shape == own[name].shape:
-            to_load[name] = tensor
-        elif name.startswith("classifier."):
-            skipped.append(key)
-            skipped_names.add(name)
-        else:
-            shapes = f"{tuple(tensor.shape)}, the model's {name} {tuple(own[name].shape)}"
-            arch = f"{model.backbone_name}, width {model.width}"
-            raise ValueError(f"{path}: {key} has shape {shapes} (model: {arch})")
-    provided = ("backbone.", "classifier.") if fmt == "deeplabv2" else ("backbone.",)
-    done = to_load.keys() | skipped_names
-    missing = [n for n in own if n.startswith(provided) and n not in done]
-    missing = [n for n in missing if not n.endswith("num_batches_tracked")]
-    model.load_state_dict(to_load, strict=False)
-    expected_norm = "caffe" if fmt == "deeplabv2" else "imagenet"
-    if model.input_norm != expected_norm:
-        msg = f"{path}: {fmt} weights expect input_norm={expected_norm!r}, not {model.input_norm!r}"
-        warnings.warn(msg, stacklevel=2)
-    return LoadReport(fmt, len(to_load), missing, unexpected, skipped)
-
-
-def build_deeplabv2(
-    num_classes: int = 19,
-    backbone: str = "resnet101",
-    width: int = 64,
-    legacy_aspp: bool = False,
-    freeze_bn: bool = True,
-    input_norm: InputNorm = "imagenet",
-    ceil_mode: bool = False,
-    pretrained: str | os.PathLike[str] | None = None,
-) -> tuple[DeepLabV2, LoadReport | None]:
-    """Build a ``DeepLabV2`` (arguments as there) and load ``pretrained`` weights if given.
-
-    Returns:
-        The model, and the ``LoadReport`` (None without ``pretrained``).
-    """
-    model = DeepLabV2(num_classes, backbone, width, legacy_aspp, freeze_bn, input_norm, ceil_mode)
-    report = load_pretrained(model, pretrained) if pretrained is not None else None
-    return model, report

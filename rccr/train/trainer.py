@@ -192,9 +192,9 @@ class Trainer:
                 record: dict[str, Any] = {}
                 if self.iteration % cfg.log_every == 0 or done:
                     elapsed = time.perf_counter() - tick
-                    record |= {name: total / count for name, total in sums.items()}
-                    record |= {"lr": lr, "sec_per_iter": elapsed / count}
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in sums.items()}, refresh=False)
+                    means = {name: total / count for name, total in sums.items()}
+                    record |= means | {"lr": lr, "sec_per_iter": elapsed / count}
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
                     sums, count, tick = {}, 0, time.perf_counter()
                 if (cfg.eval_every and self.iteration % cfg.eval_every == 0) or done:
                     result = self.evaluate(progress=False)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import Tensor, nn
 
-from rccr.models import DeepLabV2, LoadReport, SegmentationOutput, build_deeplabv2, load_pretrained
+from rccr.models import DeepLabV2, LoadReport, SegmentationOutput, load_pretrained
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -363,14 +363,3 @@ def test_load_report__str() -> None:
     assert "missing (left at initial values): 13" in text and "... and 3 more" in text
     assert "layer9.weight" in text and "layer10.weight" not in text
     assert "unexpected (no place in the model): 0" in text and "  fc.bias" in text
-
-
-@pytest.mark.parametrize("pretrained", [False, True])
-def test_build_deeplabv2__returns_report(tmp_path: Path, pretrained: bool) -> None:
-    path = tmp_path / "resnet18.pth"
-    torch.save(torchvision.models.resnet18(weights=None).state_dict(), path)
-    model, report = build_deeplabv2(
-        num_classes=5, backbone="resnet18", pretrained=path if pretrained else None
-    )
-    assert model.num_classes == 5 and model.backbone_name == "resnet18"
-    assert (report is not None and report.format == "torchvision") is pretrained
