@@ -83,3 +83,58 @@ def test_cli__bad_toy_options_are_named(tmp_path: Path, args: list[str], message
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "t").exists()
+
+
+def _tiny_run(tmp_path: Path) -> tuple[Path, list[str]]:
+    toy = tmp_path / "toy"
+    assert main(["data", "make-toy", "--out", str(toy), "--workers", "1", "--no-progress",
+                 *TINY]) == 0  # fmt: skip
+    overrides = [
+        f"data.source_root={toy / 'gta5'}",
+        f"data.target_root={toy / 'cityscapes'}",
+        *(f"data.{k}=[96, 48]" for k in ("source_size", "target_size", "val_size")),
+        "data.crop=[48, 48]",
+        "model.width=8",
+        "train.iterations=2",
+        "train.eval_every=0",
+        "train.checkpoint_every=1",
+    ]
+    return toy, overrides
+
+
+def test_cli__train_then_eval_a_checkpoint(tmp_path: Path, capsys) -> None:
+    _, overrides = _tiny_run(tmp_path)
+    run_dir = tmp_path / "run"
+    assert main(["train", "--config", "toy", *overrides, "--out", str(run_dir),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "finished at iteration 2" in out and "mIoU19" in out
+    assert main(["eval", "--run", str(run_dir), "--checkpoint", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "checkpoint iter_1" in out and "road" in out and "mIoU19" in out
+    saved = json.loads((run_dir / "eval" / "iter_1.json").read_text())
+    assert saved["num_images"] == 2 and "mIoU19" in saved["miou"]
+    assert main(["eval", "--run", str(run_dir), "--checkpoint", "7", "--no-progress"]) == 2
+    assert "no checkpoint at iteration 7; have 1, 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--config", "toy", "train.lrr=1"], "train.lrr: unknown key; valid keys in 'train'"),
+        (["--config", "nope"], "nope: no such preset or config file"),
+        (["--config", "toy", "data.crop=[-1, 5]"], "data.crop: expected [width, height] > 0"),
+        (["--config", "toy", "data.source_root=/no/such/dir"], "/no/such/dir/images: folder"),
+    ],
+)
+def test_cli__train_input_errors_are_one_line(
+    tmp_path: Path, capsys, args: list[str], message: str
+) -> None:
+    assert main(["train", *args, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli__eval_of_missing_run_is_named(tmp_path: Path, capsys) -> None:
+    assert main(["eval", "--run", str(tmp_path / "ghost")]) == 2
+    assert f"{tmp_path / 'ghost'}: run directory not found" in capsys.readouterr().err

@@ -92,6 +92,8 @@ class Trainer:
         self.config = config
         self.out = Path(out) if out is not None else Path("runs") / config.name
         self._check_same_run()
+        # Datasets first: a wrong path fails before a large model is built.
+        self.source_set, self.target_set, self.val_set = build_datasets(config.data)
         train_cfg = config.train
         if train_cfg.threads:
             torch.set_num_threads(train_cfg.threads)
@@ -104,7 +106,6 @@ class Trainer:
         state, self.problems = checkpoint.latest_checkpoint(self.out)
         if state is not None:
             self.iteration = checkpoint.restore(state, self.student, self.optimizer)
-        self.source_set, self.target_set, self.val_set = build_datasets(config.data)
 
     def _check_same_run(self) -> None:
         saved = self.out / "config.yaml"
@@ -146,6 +147,24 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return checkpoint.capture(self.student, self.optimizer, self.config.to_dict())
 
+    def _train_step(self, source: DataStream | None, target: DataStream | None, lr: float
+                    ) -> dict[str, float]:  # fmt: skip
+        """One SGD step; returns the loss terms, after checking that each is finite."""
+        set_lr(self.optimizer, lr)
+        loss, terms = self.step(self._next(source), self._next(target))
+        values = {name: float(value.detach()) for name, value in terms.items()}
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"{name} is {value} at iteration {self.iteration + 1}; "
+                    f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
+                )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.iteration += 1
+        return values
+
     def run(self, progress: bool = True, until: int | None = None) -> Run:
         """Train to ``train.iterations`` and return the run.
 
@@ -162,59 +181,68 @@ class Trainer:
         # Each mode reads only the domains whose batches its step uses.
         source = self._stream(self.source_set, 0) if cfg.mode != "oracle" else None
         target = self._stream(self.target_set, 1) if cfg.mode != "source_only" else None
-        sums: dict[str, float] = {}
-        count, tick = 0, time.perf_counter()
+        meter = _LossMeter()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
                    disable=not progress, unit="it")  # fmt: skip
         self.student.train()
-        with _stop_requests() as stop_reason:
-            while self.iteration < cfg.iterations:
-                lr = poly_lr(cfg.lr, self.iteration, cfg.iterations, cfg.poly_power)
-                set_lr(self.optimizer, lr)
-                loss, terms = self.step(self._next(source), self._next(target))
-                values = {name: float(value.detach()) for name, value in terms.items()}
-                for name, value in values.items():
-                    if not math.isfinite(value):
-                        writer.set_status("interrupted", self.iteration)
-                        raise TrainingError(
-                            f"{name} is {value} at iteration {self.iteration + 1}; "
-                            f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
-                        )
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                self.iteration += 1
-                bar.update()
-                count += 1
-                for name, value in values.items():
-                    sums[name] = sums.get(name, 0.0) + value
-                done = self.iteration == cfg.iterations
-                record: dict[str, Any] = {}
-                if self.iteration % cfg.log_every == 0 or done:
-                    elapsed = time.perf_counter() - tick
-                    means = {name: total / count for name, total in sums.items()}
-                    record |= means | {"lr": lr, "sec_per_iter": elapsed / count}
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in means.items()}, refresh=False)
-                    sums, count, tick = {}, 0, time.perf_counter()
-                if (cfg.eval_every and self.iteration % cfg.eval_every == 0) or done:
-                    result = self.evaluate(progress=False)
-                    writer.save_eval(self.iteration, result)
-                    record |= {f"val/{k}": v for k, v in result.miou.items()}
-                    self.student.train()
-                if record:
-                    writer.log({"iteration": self.iteration, "time": time.time(), **record})
-                reason = stop_reason() or ("stopped" if self.iteration == until else None)
-                if (cfg.checkpoint_every and self.iteration % cfg.checkpoint_every == 0) or done \
-                        or reason:  # fmt: skip
-                    writer.save_checkpoint(self.iteration, self._state())
-                if reason:
-                    writer.set_status("interrupted", self.iteration)
-                    bar.close()
-                    print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
-                    return load_run(self.out)
-        bar.close()
-        writer.set_status("finished", self.iteration)
+        reason = None
+        try:
+            with _stop_requests() as stop_reason:
+                while self.iteration < cfg.iterations and reason is None:
+                    lr = poly_lr(cfg.lr, self.iteration, cfg.iterations, cfg.poly_power)
+                    meter.add(self._train_step(source, target, lr))
+                    bar.update()
+                    done = self.iteration == cfg.iterations
+                    record: dict[str, Any] = {}
+                    if self.iteration % cfg.log_every == 0 or done:
+                        record |= meter.flush() | {"lr": lr}
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
+                                         if k.startswith("loss")}, refresh=False)  # fmt: skip
+                    if _due(self.iteration, cfg.eval_every) or done:
+                        result = self.evaluate(progress=False)
+                        writer.save_eval(self.iteration, result)
+                        record |= {f"val/{k}": v for k, v in result.miou.items()}
+                    if record:
+                        writer.log({"iteration": self.iteration, "time": time.time(), **record})
+                    early = self.iteration == until and not done
+                    reason = stop_reason() or ("stopped" if early else None)
+                    if _due(self.iteration, cfg.checkpoint_every) or done or reason:
+                        writer.save_checkpoint(self.iteration, self._state())
+        except BaseException:
+            writer.set_status("interrupted", self.iteration)
+            raise
+        finally:
+            bar.close()
+        if reason is not None:
+            writer.set_status("interrupted", self.iteration)
+            print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
+        else:
+            writer.set_status("finished", self.iteration)
         return load_run(self.out)
+
+
+def _due(iteration: int, every: int) -> bool:
+    return every > 0 and iteration % every == 0
+
+
+class _LossMeter:
+    """Mean of each loss term since the last flush, and seconds per iteration."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count, self.tick = 0, time.perf_counter()
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        seconds = time.perf_counter() - self.tick
+        means = {name: total / self.count for name, total in self.sums.items()}
+        means["sec_per_iter"] = seconds / self.count
+        self.sums, self.count, self.tick = {}, 0, time.perf_counter()
+        return means
 
 
 def train(config: Config, out: str | os.PathLike | None = None, progress: bool = True) -> Run:
