@@ -1,4 +1,4 @@
-"""DeepLab-v2: shapes, ASPP, frozen BatchNorm, parameter groups, input norms, weight loading."""
+"""DeepLab-v2: shapes, stride, ASPP, frozen BatchNorm, parameter groups, input norms."""
 
 from __future__ import annotations
 
