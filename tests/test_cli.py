@@ -114,6 +114,7 @@ def test_cli__train_then_eval_a_checkpoint(tmp_path: Path, capsys) -> None:
     assert "checkpoint iter_1" in out and "road" in out and "mIoU19" in out
     saved = json.loads((run_dir / "eval" / "iter_1.json").read_text())
     assert saved["num_images"] == 2 and "mIoU19" in saved["miou"]
+    assert saved["checkpoint_choice"] == "iter_1"
     assert main(["eval", "--run", str(run_dir), "--checkpoint", "7", "--no-progress"]) == 2
     assert "no checkpoint at iteration 7; have 1, 2" in capsys.readouterr().err
 

@@ -90,6 +90,7 @@ def evaluate_checkpoint(
         raise RunError(f"{Path(run_dir) / 'config.yaml'}: missing or malformed; cannot rebuild")
     if not run.checkpoints:
         raise RunError(f"{Path(run_dir) / 'checkpoints'}: no checkpoints yet")
+    choice = "last, " if iteration is None or iteration == max(run.checkpoints) else ""
     if iteration is None:
         iteration = max(run.checkpoints)
     if iteration not in run.checkpoints:
@@ -108,5 +109,6 @@ def evaluate_checkpoint(
         device=device,
         batch_size=config.eval.batch_size,
         progress=progress,
+        checkpoint_choice=f"{choice}iter_{iteration}",
     )
     return iteration, result

@@ -132,7 +132,8 @@ class Trainer:
         return source_only_step(self.student, source)
 
     def evaluate(self, progress: bool = True) -> EvalResult:
-        """Evaluate the student on target val at full label resolution."""
+        """Evaluate the student, as it is now, on target val at full label resolution."""
+        last = self.iteration == self.config.train.iterations
         return evaluate(
             self.student,
             self.val_set,
@@ -142,6 +143,7 @@ class Trainer:
             device=self.device,
             batch_size=self.config.eval.batch_size,
             progress=progress,
+            checkpoint_choice=f"{'last, ' if last else ''}iter_{self.iteration}",
         )
 
     def _state(self) -> dict[str, Any]:

@@ -67,6 +67,10 @@ def test_train__writes_the_run_directory(toy: Path, tmp_path: Path) -> None:
     assert "val/mIoU19" in run.records[2] and "loss_source" in run.records[0]
     assert (tmp_path / "run" / "config.yaml").read_text() == save_config(_config(toy))
     assert 0.0 <= run.evals[6].miou["mIoU19"] <= 100.0
+    assert (run.evals[3].checkpoint_choice, run.evals[6].checkpoint_choice) == (
+        "iter_3",
+        "last, iter_6",
+    )
 
 
 def test_train__same_seed_same_weights_other_seed_differs(toy: Path, tmp_path: Path) -> None:
