@@ -29,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "EvalConfig",
+    "MethodConfig",
     "ModelConfig",
     "TrainConfig",
     "config_from_dict",
@@ -39,8 +40,9 @@ __all__ = [
 PRESET_DIR = Path(__file__).parent / "configs"
 PRESETS = tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
 
-Mode = Literal["source_only", "oracle"]
-"""Training modes. source_only: source labels only; oracle: target labels (upper bound)."""
+Mode = Literal["source_only", "dacs", "rccr", "oracle"]
+"""Training modes. source_only: source labels only; dacs: + ClassMix self-training;
+rccr: + regional contrastive consistency; oracle: target labels (an upper bound)."""
 
 
 class ConfigError(ValueError):
@@ -162,6 +164,58 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class MethodConfig:
+    """DACS self-training and RCCR's regional contrast (DESIGN.md section 3).
+
+    Attributes:
+        pseudo_label_threshold: DACS weight: share of target pixels with confidence >= this.
+        class_mix: "per_image" (DACS) or "per_batch" (DAFormer) choice of pasted classes.
+        ema_max_momentum: teacher EMA momentum cap, alpha_t = min(1 - 1/(t+1), cap).
+        contrast_weight: lambda's base in 0.01 * exp(-5 * (1 - sqrt(t / T))).
+        contrast_start_iter: iteration the contrastive loss starts at (0; the authors'
+            GTA5 script used 300000 of 250000, i.e. never).
+        temperature: of the contrastive loss.
+        confidence_threshold: anchors count when the teacher's confidence exceeds this.
+        embed_dim: projection-head output size.
+        positive_sampling: "confident" (filter anchors by confidence) or "all".
+        negative_sampling: "class_aware" (drop same-class negatives) or "random".
+        bank: keep negatives in a memory bank (false: this step's features only).
+        momentum_head: positives from the teacher's EMA head (false: the student's head,
+            detached).
+        bank_per_step: features each of the two sources enqueues per step (N).
+        bank_steps: steps the bank holds.
+    """
+
+    pseudo_label_threshold: float = 0.968
+    class_mix: Literal["per_image", "per_batch"] = "per_image"
+    ema_max_momentum: float = 0.99
+    contrast_weight: float = 0.01
+    contrast_start_iter: int = 0
+    temperature: float = 0.1
+    confidence_threshold: float = 0.75
+    embed_dim: int = 128
+    positive_sampling: Literal["confident", "all"] = "confident"
+    negative_sampling: Literal["class_aware", "random"] = "class_aware"
+    bank: bool = True
+    momentum_head: bool = True
+    bank_per_step: int = 4000
+    bank_steps: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("pseudo_label_threshold", "confidence_threshold"):
+            value = getattr(self, name)
+            _check(0.0 <= value <= 1.0, f"method.{name}", "in [0, 1]", value)
+        _check(0.0 <= self.ema_max_momentum <= 1.0, "method.ema_max_momentum", "in [0, 1]",
+               self.ema_max_momentum)  # fmt: skip
+        _check(self.contrast_weight >= 0, "method.contrast_weight", ">= 0", self.contrast_weight)
+        _check(self.contrast_start_iter >= 0, "method.contrast_start_iter", ">= 0",
+               self.contrast_start_iter)  # fmt: skip
+        _check(self.temperature > 0, "method.temperature", "> 0", self.temperature)
+        for name in ("embed_dim", "bank_per_step", "bank_steps"):
+            _check(getattr(self, name) >= 1, f"method.{name}", ">= 1", getattr(self, name))
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Evaluation on target val.
 
@@ -187,6 +241,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:

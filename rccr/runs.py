@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import torch
 import yaml
 
@@ -122,6 +123,14 @@ class RunWriter:
         buffer = io.BytesIO()
         torch.save({**state, "iteration": iteration}, buffer)
         path = self.root / "checkpoints" / f"iter_{iteration}.pt"
+        write_atomic(path, buffer.getvalue())
+        return path
+
+    def save_features(self, iteration: int, arrays: dict[str, np.ndarray]) -> Path:
+        """Write features/iter_<N>.npz (a memory-bank snapshot) atomically."""
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
+        path = self.root / "features" / f"iter_{iteration}.npz"
         write_atomic(path, buffer.getvalue())
         return path
 

@@ -47,11 +47,16 @@ def test_overrides__dotted_keys_and_yaml_values() -> None:
     ("override", "message"),
     [
         ("train.lrr=1", r"train\.lrr: unknown key; valid keys in 'train': batch_size, .*lr,"),
-        ("bogus=1", r"bogus: unknown key; valid keys in the top level: data, eval, model, name"),
+        (
+            "bogus=1",
+            r"bogus: unknown key; valid keys in the top level: data, eval, method, model, name",
+        ),
         ("train.lr=-1", r"train\.lr: expected > 0, got -1"),
         ("train.iterations=0", r"train\.iterations: expected >= 1"),
         ("train.iterations=1.5", r"train\.iterations: expected an integer, got 1\.5"),
-        ("train.mode=dacs", r"train\.mode: expected one of 'source_only', 'oracle'"),
+        ("train.mode=fancy", r"train\.mode: expected one of 'source_only', 'dacs', 'rccr', "),
+        ("method.temperature=0", r"method\.temperature: expected > 0"),
+        ("method.negative_sampling=all", r"method\.negative_sampling: expected one of"),
         ("data.crop=[1024, 1024]", r"data\.crop: expected at most data\.source_size"),
         ("data.crop=[-4, 4]", r"data\.crop: expected \[width, height\] > 0"),
         ("data.crop=512", r"data\.crop: expected a list of 2 integers"),

@@ -37,6 +37,7 @@ from rccr.runs import Run, RunError, RunWriter, load_run
 from rccr.train import checkpoint
 from rccr.train.build import build_datasets, build_model
 from rccr.train.data_stream import DataStream
+from rccr.train.method_steps import MethodParts, dacs_step, rccr_step
 from rccr.train.optim import build_optimizer, poly_lr, set_lr
 from rccr.train.steps import StepOutput, oracle_step, source_only_step
 
@@ -100,12 +101,20 @@ class Trainer:
         self.device = _device(train_cfg.device)
         torch.manual_seed(train_cfg.seed)
         self.student = build_model(config.model).to(self.device)
-        self.optimizer = build_optimizer(self.student.param_groups(train_cfg.lr), train_cfg)
+        self.method: MethodParts | None = None
+        heads = []
+        if train_cfg.mode in ("dacs", "rccr"):
+            self.method = MethodParts.build(
+                self.student, config.method, train_cfg.mode == "rccr", train_cfg.seed
+            ).to(self.device)
+            heads = [h for h in (self.method.student_head,) if h is not None]
+        groups = self.student.param_groups(train_cfg.lr, heads=heads)
+        self.optimizer = build_optimizer(groups, train_cfg)
         self.iteration = 0
         self.problems: list[str] = []
         state, self.problems = checkpoint.latest_checkpoint(self.out)
         if state is not None:
-            self.iteration = checkpoint.restore(state, self.student, self.optimizer)
+            self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method)
 
     def _check_same_run(self) -> None:
         saved = self.out / "config.yaml"
@@ -125,11 +134,18 @@ class Trainer:
 
     def step(self, source: Sample | None, target: Sample | None) -> StepOutput:
         """One step of the configured mode on device batches."""
-        if self.config.train.mode == "oracle":
+        mode = self.config.train.mode
+        if mode == "oracle":
             assert target is not None
             return oracle_step(self.student, target)
         assert source is not None
-        return source_only_step(self.student, source)
+        if mode == "source_only":
+            return source_only_step(self.student, source)
+        assert target is not None and self.method is not None
+        if mode == "dacs":
+            return dacs_step(self.student, self.method, source, target, self.config.method)
+        return rccr_step(self.student, self.method, source, target, self.config.method,
+                         self.iteration, self.config.train.iterations)  # fmt: skip
 
     def evaluate(self, progress: bool = True) -> EvalResult:
         """Evaluate the student, as it is now, on target val at full label resolution."""
@@ -147,7 +163,14 @@ class Trainer:
         )
 
     def _state(self) -> dict[str, Any]:
-        return checkpoint.capture(self.student, self.optimizer, self.config.to_dict())
+        config = self.config.to_dict()
+        return checkpoint.capture(self.student, self.optimizer, config, self.method)
+
+    def _save(self, writer: RunWriter) -> None:
+        """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE."""
+        writer.save_checkpoint(self.iteration, self._state())
+        if self.method is not None and self.method.bank is not None:
+            writer.save_features(self.iteration, self.method.bank.snapshot())
 
     def _train_step(self, source: DataStream | None, target: DataStream | None, lr: float
                     ) -> dict[str, float]:  # fmt: skip
@@ -164,6 +187,10 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.method is not None:  # the teacher follows the student (0-based step index)
+            self.method.update_teacher(
+                self.student, self.iteration, self.config.method.ema_max_momentum
+            )
         self.iteration += 1
         return values
 
@@ -209,7 +236,7 @@ class Trainer:
                     early = self.iteration == until and not done
                     reason = stop_reason() or ("stopped" if early else None)
                     if _due(self.iteration, cfg.checkpoint_every) or done or reason:
-                        writer.save_checkpoint(self.iteration, self._state())
+                        self._save(writer)
         except BaseException:
             writer.set_status("interrupted", self.iteration)
             raise

@@ -1,0 +1,1 @@
+"""The method: DACS self-training and RCCR's regional contrastive consistency."""

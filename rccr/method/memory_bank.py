@@ -1,0 +1,131 @@
+"""RCCR's memory bank of negatives: a fixed-size ring buffer (DESIGN section 3, step 6).
+
+Each step the trainer enqueues N random student features of the augmented (CutMix) images,
+labelled by source ground truth outside the box and pseudo-labels inside, and N random
+teacher features of the clean target images, labelled by pseudo-labels. The authors use
+N = 4000 and keep 3 steps, so the bank holds ``4000 * 2 * 3`` features by default.
+
+The bank lives on the model's device as buffers, so ``.to(device)`` moves it and
+``state_dict`` checkpoints it. Writes happen under ``no_grad`` and store detached copies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DOMAIN_AUGMENTED", "DOMAIN_TARGET", "MemoryBank"]
+
+DOMAIN_AUGMENTED = 0  # student features of the augmented (source with target box) image
+DOMAIN_TARGET = 1  # teacher features of the clean target image
+
+
+class MemoryBank(nn.Module):
+    """Ring buffer of ``features``, ``labels``, ``domain`` and ``step`` rows.
+
+    Buffers: ``features (capacity, D) float32``, ``labels (capacity,) int64``,
+    ``domain (capacity,) int8`` (``DOMAIN_AUGMENTED`` or ``DOMAIN_TARGET``),
+    ``step (capacity,) int64`` (training iteration of the write), ``ptr`` (next row to
+    write) and ``size`` (rows filled), both 0-d int64. Features are stored in float32 so
+    that the loss never sees a bank rounded below the precision it computes in.
+    """
+
+    features: Tensor
+    labels: Tensor
+    domain: Tensor
+    step: Tensor
+    ptr: Tensor
+    size: Tensor
+
+    def __init__(self, capacity: int, dim: int) -> None:
+        super().__init__()
+        if capacity < 1 or dim < 1:
+            raise ValueError(f"capacity and dim must be >= 1, got {capacity} and {dim}")
+        self.capacity = capacity
+        self.dim = dim
+        self.register_buffer("features", torch.zeros(capacity, dim))
+        self.register_buffer("labels", torch.zeros(capacity, dtype=torch.int64))
+        self.register_buffer("domain", torch.zeros(capacity, dtype=torch.int8))
+        self.register_buffer("step", torch.zeros(capacity, dtype=torch.int64))
+        self.register_buffer("ptr", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("size", torch.zeros((), dtype=torch.int64))
+
+    @classmethod
+    def for_steps(
+        cls, per_step: int = 4000, sources: int = 2, steps: int = 3, dim: int = 128
+    ) -> MemoryBank:
+        """A bank holding ``steps`` steps of ``per_step`` features from each of ``sources``."""
+        return cls(capacity=per_step * sources * steps, dim=dim)
+
+    def __len__(self) -> int:
+        return int(self.size)
+
+    @torch.no_grad()
+    def enqueue(self, features: Tensor, labels: Tensor, domain: int | Tensor, step: int) -> None:
+        """Write rows at ``ptr``, wrapping around and overwriting the oldest.
+
+        Args:
+            features: (n, D) features; stored detached, in float32.
+            labels: (n,) integer labels.
+            domain: ``DOMAIN_AUGMENTED``/``DOMAIN_TARGET`` for all rows, or an (n,) tensor.
+            step: training iteration recorded with every row.
+
+        If ``n > capacity`` only the last ``capacity`` rows are kept.
+        """
+        n = features.shape[0]
+        if features.dim() != 2 or features.shape[1] != self.dim:
+            raise ValueError(f"features must be (n, {self.dim}), got {tuple(features.shape)}")
+        if labels.shape != (n,):
+            raise ValueError(f"labels must be ({n},), got {tuple(labels.shape)}")
+        domains = torch.as_tensor(domain, device=self.domain.device).to(torch.int8)
+        domains = domains.expand(n) if domains.dim() == 0 else domains  # (n,)
+        if domains.shape != (n,):
+            raise ValueError(f"domain must be an int or ({n},), got {tuple(domains.shape)}")
+        if n == 0:
+            return
+        if n > self.capacity:  # older rows would be overwritten within this same write
+            features, labels, domains = (
+                features[-self.capacity :],
+                labels[-self.capacity :],
+                domains[-self.capacity :],
+            )
+            n = self.capacity
+        rows = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.capacity  # (n,)
+        self.features[rows] = features.detach().to(self.features)
+        self.labels[rows] = labels.to(self.labels)
+        self.domain[rows] = domains
+        self.step[rows] = step
+        self.ptr.copy_((self.ptr + n) % self.capacity)
+        self.size.copy_(torch.clamp(self.size + n, max=self.capacity))
+
+    def _order(self) -> Tensor:
+        """Storage rows of the filled part, oldest first, shape (size,)."""
+        size = int(self.size)
+        start = (self.ptr - size) % self.capacity
+        return (start + torch.arange(size, device=self.ptr.device)) % self.capacity  # (size,)
+
+    def contents(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """The filled rows in insertion order (oldest first).
+
+        Returns:
+            ``features (size, D)``, ``labels (size,)``, ``domain (size,)``, ``step (size,)``.
+        """
+        rows = self._order()
+        return self.features[rows], self.labels[rows], self.domain[rows], self.step[rows]
+
+    def snapshot(self) -> dict[str, np.ndarray]:
+        """The filled rows as numpy arrays for ``features/iter_<N>.npz`` (DESIGN section 6).
+
+        Features are float16 (half the file); labels int64, domain int8, step int64.
+        """
+        features, labels, domain, step = self.contents()
+        return {
+            "features": features.detach().cpu().to(torch.float16).numpy(),
+            "labels": labels.cpu().numpy(),
+            "domain": domain.cpu().numpy(),
+            "step": step.cpu().numpy(),
+        }
+
+    def extra_repr(self) -> str:
+        return f"capacity={self.capacity}, dim={self.dim}"

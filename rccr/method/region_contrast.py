@@ -1,0 +1,273 @@
+"""Region sampling and RCCR's region-wise contrastive loss (DESIGN section 3, steps 4-5, 7).
+
+Every feature cell of the student embedding inside the CutMix box is an *anchor* ``q``; its
+*positive* ``k+`` is the teacher embedding of the clean target image at the same cell; the
+*negatives* ``k-`` come from the memory bank. Per anchor (the paper's InfoNCE form)::
+
+    loss_i = -log( exp(q.k+/t) / (exp(q.k+/t) + sum_n m(n) exp(q.k-_n/t)) )
+
+where ``m(n)`` removes negatives whose (pseudo-)label equals the anchor's pseudo-label
+(class-aware negative sampling), and the loss is averaged over anchors whose teacher
+confidence exceeds a threshold (confident positive sampling). The two sampling strategies
+have named "off" settings (``POSITIVE_SAMPLING``, ``NEGATIVE_SAMPLING``) for the ablations.
+
+The loss is computed in chunks of anchors by a custom autograd function that recomputes the
+similarities in backward, so neither pass holds more than ``chunk_size x M`` similarities.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "NEGATIVE_SAMPLING",
+    "POSITIVE_SAMPLING",
+    "box_cells",
+    "contrast_weight",
+    "gather_cells",
+    "region_contrastive_loss",
+    "sample_rows",
+]
+
+# Positive sampling: "confident" keeps anchors whose teacher confidence exceeds the
+# threshold; "all" keeps every anchor (the ablation with the strategy off).
+POSITIVE_SAMPLING = ("confident", "all")
+# Negative sampling: "class_aware" drops negatives sharing the anchor's pseudo-label;
+# "random" keeps every sampled negative (the ablation with the strategy off).
+NEGATIVE_SAMPLING = ("class_aware", "random")
+
+
+class _ChunkedInfoNCE(torch.autograd.Function):
+    """Sum over anchors of the masked InfoNCE loss; gradient w.r.t. the anchors only.
+
+    Works in the inputs' dtype (float32 or float64). Backward recomputes each chunk's
+    softmax instead of storing the ``(N, 1 + M)`` logits, which keeps memory at
+    ``chunk_size x M`` in both passes.
+    Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        anchors: Tensor,
+        positives: Tensor,
+        anchor_labels: Tensor,
+        negatives: Tensor,
+        negative_labels: Tensor,
+        temperature: float,
+        class_aware: bool,
+        chunk_size: int,
+    ) -> Tensor:
+        ctx.save_for_backward(anchors, positives, anchor_labels, negatives, negative_labels)
+        ctx.temperature, ctx.class_aware, ctx.chunk_size = temperature, class_aware, chunk_size
+        total = anchors.new_zeros(())
+        for start in range(0, anchors.shape[0], chunk_size):
+            rows = slice(start, start + chunk_size)
+            logits = _chunk_logits(
+                anchors[rows], positives[rows], anchor_labels[rows], negatives,
+                negative_labels, temperature, class_aware,
+            )  # (C, 1 + M)  # fmt: skip
+            total = total + (torch.logsumexp(logits, dim=1) - logits[:, 0]).sum()
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        anchors, positives, anchor_labels, negatives, negative_labels = ctx.saved_tensors
+        grad = torch.empty_like(anchors)  # (N, D)
+        for start in range(0, anchors.shape[0], ctx.chunk_size):
+            rows = slice(start, start + ctx.chunk_size)
+            logits = _chunk_logits(
+                anchors[rows], positives[rows], anchor_labels[rows], negatives,
+                negative_labels, ctx.temperature, ctx.class_aware,
+            )  # (C, 1 + M)  # fmt: skip
+            prob = torch.softmax(logits, dim=1)  # (C, 1 + M); masked negatives get 0
+            # d loss_i / d q_i = ((p_pos - 1) k+ + sum_n p_n k-_n) / t
+            grad_chunk = (prob[:, :1] - 1.0) * positives[rows]  # (C, D)
+            grad_chunk = grad_chunk + prob[:, 1:] @ negatives  # (C, M) @ (M, D) -> (C, D)
+            grad[rows] = grad_chunk / ctx.temperature
+        return grad * grad_output, None, None, None, None, None, None, None
+
+
+def _chunk_logits(
+    anchors: Tensor,
+    positives: Tensor,
+    anchor_labels: Tensor,
+    negatives: Tensor,
+    negative_labels: Tensor,
+    temperature: float,
+    class_aware: bool,
+) -> Tensor:
+    """Logits ``[q.k+, q.k-_1, ..., q.k-_M] / t`` of a chunk of C anchors, shape (C, 1 + M).
+
+    ``anchors``/``positives`` are (C, D), ``anchor_labels`` (C,), ``negatives`` (M, D),
+    ``negative_labels`` (M,). Masked negatives are ``-inf``; the positive never is, so every
+    row has a finite log-sum-exp.
+    """
+    pos = (anchors * positives).sum(dim=1, keepdim=True)  # (C, 1)
+    neg = anchors @ negatives.T  # (C, D) @ (D, M) -> (C, M)
+    if class_aware:
+        same = anchor_labels[:, None] == negative_labels[None, :]  # (C, M)
+        neg = neg.masked_fill(same, float("-inf"))
+    return torch.cat([pos, neg], dim=1) / temperature  # (C, 1 + M)
+
+
+def region_contrastive_loss(
+    anchors: Tensor,
+    positives: Tensor,
+    anchor_labels: Tensor,
+    anchor_confidence: Tensor,
+    negatives: Tensor,
+    negative_labels: Tensor,
+    temperature: float = 0.1,
+    confidence_threshold: float | None = 0.75,
+    class_aware: bool = True,
+    chunk_size: int = 2048,
+) -> Tensor:
+    """RCCR's region-wise contrastive consistency loss (paper's InfoNCE form, DESIGN §3.4).
+
+    ``loss_i = -log( exp(q.k+/t) / (exp(q.k+/t) + sum_n m(n) exp(q.k-_n/t)) )``, averaged
+    over the kept anchors. Computed as a log-sum-exp over ``[positive, masked negatives]``
+    (masked entries are ``-inf``) in float32 for bf16/fp16/fp32 inputs (float64 stays
+    float64).
+
+    Args:
+        anchors: (N, D) student embeddings inside the box (L2-normalised upstream).
+        positives: (N, D) teacher embeddings at the same cells; detached here.
+        anchor_labels: (N,) int pseudo-labels of the anchors.
+        anchor_confidence: (N,) teacher confidence of each anchor's pseudo-label.
+        negatives: (M, D) bank features; detached here.
+        negative_labels: (M,) int labels of the negatives. 255 (ignore) is treated like any
+            other label: ignore-labelled features are expected to be kept out of the bank.
+        temperature: ``t``.
+        confidence_threshold: keep anchors whose confidence is strictly greater than this
+            ("exceeds 0.75"). ``None`` keeps every anchor (positive sampling "all"); note
+            that ``0`` still drops anchors with confidence exactly 0.
+        class_aware: if True, ``m(n) = [negative_labels[n] != anchor_labels[i]]`` (negative
+            sampling "class_aware"); if False every negative counts ("random").
+        chunk_size: anchors processed at a time; bounds memory at ``chunk_size x M``.
+
+    Returns:
+        Scalar loss (float32, or float64 for float64 anchors). If no anchor is kept it is a
+        zero still connected to ``anchors``, so ``backward`` runs and gives zero gradients.
+    """
+    n, dim = anchors.shape
+    if positives.shape != (n, dim):
+        raise ValueError(f"positives must be {(n, dim)} like anchors, got {tuple(positives.shape)}")
+    if anchor_labels.shape != (n,) or anchor_confidence.shape != (n,):
+        raise ValueError(
+            f"anchor_labels and anchor_confidence must be ({n},), got "
+            f"{tuple(anchor_labels.shape)} and {tuple(anchor_confidence.shape)}"
+        )
+    if negatives.dim() != 2 or negatives.shape[1] != dim:
+        raise ValueError(f"negatives must be (M, {dim}), got {tuple(negatives.shape)}")
+    if negative_labels.shape != negatives.shape[:1]:
+        raise ValueError(
+            f"negative_labels must be ({negatives.shape[0]},), got {tuple(negative_labels.shape)}"
+        )
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+
+    if confidence_threshold is None:
+        keep = torch.ones(n, dtype=torch.bool, device=anchors.device)
+    else:
+        keep = anchor_confidence > confidence_threshold  # (N,)
+    # float32 at least: bf16/fp16 similarities over thousands of negatives lose too much.
+    dtype = torch.promote_types(anchors.dtype, torch.float32)
+    kept = int(keep.sum())
+    if kept == 0:
+        return anchors.to(dtype).sum() * 0.0
+    total = _ChunkedInfoNCE.apply(
+        anchors[keep].to(dtype),  # (K, D)
+        positives[keep].detach().to(dtype),  # (K, D)
+        anchor_labels[keep],  # (K,)
+        negatives.detach().to(dtype),  # (M, D)
+        negative_labels,
+        temperature,
+        class_aware,
+        chunk_size,
+    )
+    return total / kept
+
+
+def contrast_weight(iteration: int, total: int, base: float = 0.01, start: int = 0) -> float:
+    """Weight of the contrastive loss at ``iteration`` (DESIGN §7).
+
+    ``lambda(t) = base * exp(-5 * (1 - sqrt(t / T)))`` with ``t = iteration - start`` and
+    ``T = total - start``; 0 before ``start``; ``t / T`` is clipped to 1 after ``total``.
+
+    Raises:
+        ValueError: if ``total <= start``.
+    """
+    if total <= start:
+        raise ValueError(f"total ({total}) must be greater than start ({start})")
+    if iteration < start:
+        return 0.0
+    progress = min((iteration - start) / (total - start), 1.0)
+    return base * math.exp(-5.0 * (1.0 - math.sqrt(progress)))
+
+
+def box_cells(boxes: Tensor, stride: int, feat_h: int, feat_w: int) -> Tensor:
+    """Feature cells inside each CutMix box.
+
+    Args:
+        boxes: (B, 4) integer ``[top, left, height, width]`` in pixels, multiples of
+            ``stride``.
+        stride: the feature map's output stride (8 for DeepLab-v2).
+        feat_h: feature-map height.
+        feat_w: feature-map width.
+
+    Returns:
+        (B, feat_h, feat_w) bool mask, True on cells inside the box.
+
+    Raises:
+        ValueError: on a box that is not ``(B, 4)`` or not aligned to ``stride``.
+    """
+    if boxes.dim() != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must be (B, 4) [top, left, h, w], got {tuple(boxes.shape)}")
+    if bool((boxes % stride != 0).any()):
+        raise ValueError(f"boxes must be multiples of the stride {stride}, got {boxes.tolist()}")
+    cells = boxes.long() // stride  # (B, 4) in feature cells
+    rows = torch.arange(feat_h, device=boxes.device)  # (h,)
+    cols = torch.arange(feat_w, device=boxes.device)  # (w,)
+    top, left, height, width = (cells[:, i, None] for i in range(4))  # each (B, 1)
+    in_rows = (rows >= top) & (rows < top + height)  # (B, h)
+    in_cols = (cols >= left) & (cols < left + width)  # (B, w)
+    return in_rows[:, :, None] & in_cols[:, None, :]  # (B, h, w)
+
+
+def gather_cells(maps: Tensor, mask: Tensor) -> Tensor:
+    """Values of a feature, label or confidence map at the masked cells.
+
+    Order is row-major by batch, then row, then column, so anchors, positives, labels and
+    confidences gathered with the same mask line up.
+
+    Args:
+        maps: (B, D, h, w) features or (B, h, w) labels / confidences.
+        mask: (B, h, w) bool.
+
+    Returns:
+        (N, D) for features, (N,) for maps, with N = ``mask.sum()``.
+    """
+    if maps.dim() == 4:
+        if maps.shape[:1] + maps.shape[2:] != mask.shape:
+            raise ValueError(f"mask {tuple(mask.shape)} does not fit maps {tuple(maps.shape)}")
+        return maps.permute(0, 2, 3, 1)[mask]  # (B, h, w, D)[mask] -> (N, D)
+    if maps.shape != mask.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} does not fit maps {tuple(maps.shape)}")
+    return maps[mask]  # (B, h, w)[mask] -> (N,)
+
+
+def sample_rows(n_total: int, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """Indices of ``n`` of ``n_total`` rows, drawn without replacement, in random order.
+
+    Returns all ``n_total`` indices (``arange``, in order) if ``n >= n_total``.
+    """
+    if n >= n_total:
+        return torch.arange(n_total)
+    return torch.randperm(n_total, generator=generator)[:n]  # (n,)

@@ -1,0 +1,96 @@
+"""Tests for the ring-buffer memory bank."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET, MemoryBank
+
+
+def _rows(start: int, n: int, dim: int = 3) -> torch.Tensor:
+    """Rows whose first column is their global index, so order is visible: (n, dim)."""
+    return torch.arange(start, start + n, dtype=torch.float32)[:, None].expand(n, dim).clone()
+
+
+def test_memory_bank__fills_in_order() -> None:
+    bank = MemoryBank(capacity=10, dim=3)
+    assert len(bank) == 0
+    bank.enqueue(_rows(0, 4), torch.arange(4), DOMAIN_TARGET, step=7)
+    features, labels, domain, step = bank.contents()
+    assert features.shape == (4, 3)
+    assert torch.equal(features[:, 0], torch.arange(4.0))
+    assert torch.equal(labels, torch.arange(4))
+    assert torch.all(domain == DOMAIN_TARGET) and torch.all(step == 7)
+
+
+@pytest.mark.parametrize(("capacity", "n", "times"), [(10, 4, 4), (10, 3, 7), (6, 6, 3), (7, 1, 9)])
+def test_memory_bank__wrap_around_keeps_last_rows_in_order(
+    capacity: int, n: int, times: int
+) -> None:
+    bank = MemoryBank(capacity=capacity, dim=3)
+    for t in range(times):
+        domain = DOMAIN_AUGMENTED if t % 2 == 0 else DOMAIN_TARGET
+        bank.enqueue(_rows(t * n, n), torch.arange(t * n, (t + 1) * n), domain, step=t)
+    total = n * times
+    kept = torch.arange(max(total - capacity, 0), total)
+    features, labels, domain, step = bank.contents()
+    assert len(bank) == kept.numel()
+    assert torch.equal(features[:, 0], kept.float())
+    assert torch.equal(labels, kept)
+    assert torch.equal(step, kept // n)
+    assert torch.equal(domain, ((kept // n) % 2).to(torch.int8))
+
+
+def test_memory_bank__more_rows_than_capacity_keeps_last() -> None:
+    bank = MemoryBank(capacity=5, dim=3)
+    bank.enqueue(_rows(0, 2), torch.zeros(2, dtype=torch.long), DOMAIN_TARGET, step=0)
+    bank.enqueue(_rows(100, 12), torch.arange(12), torch.arange(12) % 2, step=1)
+    features, labels, domain, step = bank.contents()
+    assert torch.equal(features[:, 0], torch.arange(107.0, 112.0))
+    assert torch.equal(labels, torch.arange(7, 12))
+    assert torch.equal(domain, (torch.arange(7, 12) % 2).to(torch.int8))
+    assert torch.all(step == 1)
+
+
+def test_memory_bank__stores_detached() -> None:
+    bank = MemoryBank(capacity=4, dim=3)
+    features = torch.randn(2, 3, requires_grad=True)
+    bank.enqueue(features * 2, torch.zeros(2, dtype=torch.long), DOMAIN_AUGMENTED, step=0)
+    assert not bank.contents()[0].requires_grad
+
+
+def test_memory_bank__state_dict_round_trip() -> None:
+    bank = MemoryBank(capacity=10, dim=3)
+    for t in range(4):
+        bank.enqueue(torch.randn(4, 3), torch.randint(0, 19, (4,)), t % 2, step=t)
+    copy = MemoryBank(capacity=10, dim=3)
+    copy.load_state_dict(bank.state_dict())
+    for a, b in zip(bank.contents(), copy.contents(), strict=True):
+        assert torch.equal(a, b)
+    bank.enqueue(torch.ones(3, 3), torch.zeros(3, dtype=torch.long), 0, step=9)
+    copy.enqueue(torch.ones(3, 3), torch.zeros(3, dtype=torch.long), 0, step=9)
+    for a, b in zip(bank.contents(), copy.contents(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_memory_bank__snapshot_dtypes() -> None:
+    bank = MemoryBank(capacity=10, dim=3)
+    bank.enqueue(torch.randn(6, 3), torch.arange(6), DOMAIN_TARGET, step=2)
+    snap = bank.snapshot()
+    assert snap["features"].dtype == np.float16 and snap["features"].shape == (6, 3)
+    assert snap["labels"].dtype == np.int64
+    assert snap["domain"].dtype == np.int8
+    assert snap["step"].dtype == np.int64
+
+
+def test_memory_bank__for_steps_capacity() -> None:
+    bank = MemoryBank.for_steps()
+    assert bank.capacity == 4000 * 2 * 3 and bank.features.shape == (24000, 128)
+
+
+def test_memory_bank__rejects_wrong_dim() -> None:
+    bank = MemoryBank(capacity=4, dim=3)
+    with pytest.raises(ValueError, match="features"):
+        bank.enqueue(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), 0, step=0)

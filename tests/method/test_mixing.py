@@ -1,0 +1,211 @@
+"""ClassMix masks, CutMix boxes and photometric augmentation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor
+
+from rccr.data.labels import IGNORE_INDEX, NUM_CLASSES
+from rccr.method.mixing import (
+    box_mask,
+    class_mix_masks,
+    cut_mix,
+    cut_mix_box,
+    dacs_blur_kernel_size,
+    mix,
+    photometric,
+)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _labels(seed: int, batch: int = 3, size: int = 16, ignore_frac: float = 0.2) -> Tensor:
+    g = _gen(seed)
+    labels = torch.randint(0, NUM_CLASSES, (batch, size, size), generator=g)
+    ignore = torch.rand(batch, size, size, generator=g) < ignore_frac
+    return labels.masked_fill(ignore, IGNORE_INDEX)
+
+
+def _present(label: Tensor) -> set[int]:
+    return set(label.unique().tolist()) - {IGNORE_INDEX}
+
+
+def _chosen(label: Tensor, mask: Tensor) -> set[int]:
+    return set(label[mask].unique().tolist())
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("num_classes", [1, 2, 3, 7])
+def test_class_mix_masks__half_of_present_classes(seed: int, num_classes: int) -> None:
+    labels = _labels(seed) % num_classes
+    labels[:, 0, 0] = IGNORE_INDEX
+    masks = class_mix_masks(labels, _gen(seed))
+    for label, mask in zip(labels, masks, strict=True):
+        present, chosen = _present(label), _chosen(label, mask)
+        assert chosen <= present
+        assert len(chosen) == math.ceil(len(present) / 2)
+        # a class is pasted whole or not at all
+        assert torch.equal(mask, torch.isin(label, torch.tensor(sorted(chosen))))
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_class_mix_masks__ignore_never_pasted(per_image: bool) -> None:
+    labels = _labels(0, ignore_frac=0.5)
+    masks = class_mix_masks(labels, _gen(1), per_image=per_image)
+    assert not masks[labels == IGNORE_INDEX].any()
+    mixed = mix(masks, labels, torch.zeros_like(labels))
+    assert not (mixed == IGNORE_INDEX).any()
+
+
+def test_class_mix_masks__no_valid_class_gives_empty_mask() -> None:
+    labels = _labels(0)
+    labels[1] = IGNORE_INDEX
+    masks = class_mix_masks(labels, _gen(0))
+    assert not masks[1].any()
+    assert masks[0].any()
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_class_mix_masks__same_seed_same_masks(per_image: bool) -> None:
+    labels = _labels(3)
+    a = class_mix_masks(labels, _gen(7), per_image=per_image)
+    b = class_mix_masks(labels, _gen(7), per_image=per_image)
+    assert torch.equal(a, b)
+
+
+def test_class_mix_masks__batch_level_draws_from_batch_classes() -> None:
+    # DAFormer: candidates are the batch's classes; each image draws its own half of them
+    labels = torch.zeros(2, 4, 4, dtype=torch.int64)
+    labels[0, :2], labels[0, 2:], labels[1] = 1, 2, 5  # batch classes {1, 2, 5}
+    draws = [class_mix_masks(labels, _gen(seed), per_image=False) for seed in range(40)]
+    for masks in draws:
+        # 2 of the 3 batch classes per image; pixels of unchosen classes are not pasted
+        assert all(_chosen(lab, m) <= {1, 2, 5} for lab, m in zip(labels, masks, strict=True))
+    # image 1 holds only class 5: with batch-level candidates it is sometimes not pasted
+    pasted_1 = {bool(m[1].any()) for m in draws}
+    assert pasted_1 == {True, False}
+    # per image, an image with one class always pastes it
+    assert all(class_mix_masks(labels, _gen(s))[1].all() for s in range(10))
+
+
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    batch=st.integers(1, 3),
+    height=st.integers(1, 12),
+    width=st.integers(1, 12),
+    num_classes=st.integers(1, NUM_CLASSES),
+    per_image=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_class_mix_masks__image_and_label_mixed_alike(
+    seed: int, batch: int, height: int, width: int, num_classes: int, per_image: bool
+) -> None:
+    g = _gen(seed)
+    src_label = torch.randint(0, num_classes + 1, (batch, height, width), generator=g)
+    src_label[src_label == num_classes] = IGNORE_INDEX
+    tgt_label = torch.randint(0, num_classes, (batch, height, width), generator=g)
+    # channel 0 encodes the label, so the mixed image must carry the mixed label
+    src_image = torch.stack([src_label.float(), torch.ones_like(src_label.float())], dim=1)
+    tgt_image = torch.stack([tgt_label.float(), torch.zeros_like(tgt_label.float())], dim=1)
+    mask = class_mix_masks(src_label, g, per_image=per_image)
+    mix_label = mix(mask, src_label, tgt_label)
+    mix_image = mix(mask, src_image, tgt_image)
+    assert torch.equal(mix_image[:, 0].long(), mix_label)
+    assert torch.equal(mix_image[:, 1].bool(), mask)
+    assert not mask[src_label == IGNORE_INDEX].any()
+
+
+@pytest.mark.parametrize(("height", "width", "stride"), [(64, 64, 8), (32, 96, 8), (16, 8, 4)])
+def test_cut_mix_box__aligned_and_inside(height: int, width: int, stride: int) -> None:
+    boxes = cut_mix_box(height, width, 200, stride, _gen(0))
+    assert boxes.shape == (200, 4) and boxes.dtype == torch.int64
+    assert (boxes % stride == 0).all()
+    top, left, box_h, box_w = boxes.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all()
+    assert (box_h >= stride).all() and (box_w >= stride).all()
+    assert (top + box_h <= height).all() and (left + box_w <= width).all()
+
+
+def test_cut_mix_box__area_ratio_roughly_uniform() -> None:
+    height, width = 512, 512
+    boxes = cut_mix_box(height, width, 4000, 8, _gen(1)).double()
+    ratio = boxes[:, 2] * boxes[:, 3] / (height * width)
+    assert abs(ratio.mean().item() - 0.5) < 0.02
+    assert abs((ratio < 0.25).double().mean().item() - 0.25) < 0.03
+
+
+def test_cut_mix_box__same_seed_same_boxes() -> None:
+    assert torch.equal(cut_mix_box(64, 64, 4, 8, _gen(3)), cut_mix_box(64, 64, 4, 8, _gen(3)))
+
+
+@pytest.mark.parametrize(("height", "width"), [(60, 64), (64, 60), (4, 64)])
+def test_cut_mix_box__not_multiple_of_stride_raises(height: int, width: int) -> None:
+    with pytest.raises(ValueError, match="stride"):
+        cut_mix_box(height, width, 2, 8, _gen(0))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_box_mask__area_and_placement(seed: int) -> None:
+    boxes = cut_mix_box(32, 48, 5, 8, _gen(seed))
+    masks = box_mask(boxes, 32, 48)
+    assert masks.shape == (5, 32, 48)
+    for (top, left, h, w), m in zip(boxes.tolist(), masks, strict=True):
+        assert m.sum().item() == h * w
+        assert m[top : top + h, left : left + w].all()
+
+
+def test_cut_mix__target_inside_source_outside() -> None:
+    g = _gen(0)
+    src, tgt = torch.rand(3, 3, 32, 32, generator=g), torch.rand(3, 3, 32, 32, generator=g)
+    boxes = cut_mix_box(32, 32, 3, 8, g)
+    mixed = cut_mix(src, tgt, boxes)
+    inside = box_mask(boxes, 32, 32)[:, None].expand_as(src)
+    assert torch.equal(mixed[inside], tgt[inside])
+    assert torch.equal(mixed[~inside], src[~inside])
+
+
+@pytest.mark.parametrize(("side", "kernel"), [(512, 51), (128, 13), (64, 7), (1024, 103), (8, 1)])
+def test_dacs_blur_kernel_size__formula(side: int, kernel: int) -> None:
+    assert dacs_blur_kernel_size(side) == kernel
+    assert kernel % 2 == 1
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 32), (3, 3, 24, 40)])
+def test_photometric__shape_dtype_range(shape: tuple[int, int, int, int]) -> None:
+    images = torch.rand(*shape, generator=_gen(0))
+    out = photometric(images, _gen(1), jitter_prob=1.0, blur_prob=1.0)
+    assert out.shape == images.shape and out.dtype == images.dtype
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_photometric__same_seed_same_output() -> None:
+    images = torch.rand(4, 3, 32, 32, generator=_gen(0))
+    assert torch.equal(photometric(images, _gen(5)), photometric(images, _gen(5)))
+
+
+def test_photometric__probability_zero_is_identity() -> None:
+    images = torch.rand(3, 3, 32, 32, generator=_gen(0))
+    out = photometric(images, _gen(1), jitter_prob=0.0, blur_prob=0.0)
+    assert torch.equal(out, images)
+
+
+@pytest.mark.parametrize(("jitter_prob", "blur_prob"), [(1.0, 0.0), (0.0, 1.0), (1.0, 1.0)])
+def test_photometric__probability_one_changes_every_image(
+    jitter_prob: float, blur_prob: float
+) -> None:
+    images = torch.rand(3, 3, 32, 32, generator=_gen(0))
+    out = photometric(images, _gen(2), jitter_prob=jitter_prob, blur_prob=blur_prob)
+    assert all((o - i).abs().max() > 1e-3 for o, i in zip(out, images, strict=True))
+
+
+def test_photometric__blur_preserves_constant_image() -> None:
+    images = torch.full((2, 3, 20, 20), 0.3)
+    out = photometric(images, _gen(0), jitter_prob=0.0, blur_prob=1.0)
+    assert torch.allclose(out, images, atol=1e-6)

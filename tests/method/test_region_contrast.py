@@ -1,0 +1,223 @@
+"""Tests for the region-wise contrastive loss, its weight schedule and region sampling."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from method.naive_region_contrast import naive_region_contrastive_loss
+from torch import Tensor
+from torch.nn import functional as F
+
+from rccr.method.region_contrast import (
+    NEGATIVE_SAMPLING,
+    POSITIVE_SAMPLING,
+    box_cells,
+    contrast_weight,
+    gather_cells,
+    region_contrastive_loss,
+    sample_rows,
+)
+
+
+def _inputs(
+    n: int = 12, m: int = 30, d: int = 8, classes: int = 4, seed: int = 0, dtype=torch.float64
+) -> dict[str, Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "anchors": F.normalize(torch.randn(n, d, generator=g, dtype=dtype), dim=1),
+        "positives": F.normalize(torch.randn(n, d, generator=g, dtype=dtype), dim=1),
+        "anchor_labels": torch.randint(0, classes, (n,), generator=g),
+        "anchor_confidence": torch.rand(n, generator=g, dtype=dtype),
+        "negatives": F.normalize(torch.randn(m, d, generator=g, dtype=dtype), dim=1),
+        "negative_labels": torch.randint(0, classes, (m,), generator=g),
+    }
+
+
+def _value_and_grad(loss_fn, inputs: dict[str, Tensor], **kwargs) -> tuple[Tensor, Tensor]:
+    anchors = inputs["anchors"].clone().requires_grad_(True)
+    loss = loss_fn(**{**inputs, "anchors": anchors}, **kwargs)
+    loss.backward()
+    assert anchors.grad is not None
+    return loss.detach(), anchors.grad
+
+
+@pytest.mark.parametrize("class_aware", [True, False])
+@pytest.mark.parametrize("threshold", [None, 0.0, 0.5, 0.75])
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+@pytest.mark.parametrize("chunk_size", [3, 2048])
+def test_region_contrastive_loss__matches_naive(
+    class_aware: bool, threshold: float | None, temperature: float, chunk_size: int
+) -> None:
+    inputs = _inputs(seed=int(temperature * 10 + (threshold or 0) * 100))
+    common = {
+        "temperature": temperature,
+        "confidence_threshold": threshold,
+        "class_aware": class_aware,
+    }
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=chunk_size, **common)
+    ref_loss, ref_grad = _value_and_grad(naive_region_contrastive_loss, inputs, **common)
+    assert loss.dtype == torch.float64
+    assert torch.allclose(loss, ref_loss, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_region_contrastive_loss__chunked_equals_unchunked() -> None:
+    inputs = _inputs(n=17, m=40, seed=3)
+    whole, whole_grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=2048)
+    for chunk_size in (1, 3, 16):
+        loss, grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=chunk_size)
+        assert torch.allclose(loss, whole, rtol=1e-12)
+        assert torch.allclose(grad, whole_grad, rtol=1e-12, atol=1e-14)
+
+
+def test_region_contrastive_loss__some_anchors_filtered() -> None:
+    inputs = _inputs(seed=4)
+    inputs["anchor_confidence"] = torch.tensor([0.9, 0.1] * 6, dtype=torch.float64)
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs)
+    assert torch.all(grad[1::2] == 0)
+    assert torch.all(grad[0::2].abs().sum(dim=1) > 0)
+    ref = naive_region_contrastive_loss(
+        **{
+            k: v[0::2] if k.startswith("anchor") or k == "positives" else v
+            for k, v in inputs.items()
+        },
+        confidence_threshold=None,
+    )
+    assert torch.allclose(loss, ref, rtol=1e-10)
+
+
+def test_region_contrastive_loss__threshold_is_strict() -> None:
+    inputs = _inputs(n=4)
+    inputs["anchor_confidence"] = torch.full((4,), 0.75, dtype=torch.float64)
+    assert region_contrastive_loss(**inputs, confidence_threshold=0.75).item() == 0.0
+    assert region_contrastive_loss(**inputs, confidence_threshold=0.7499).item() > 0.0
+
+
+def test_region_contrastive_loss__no_kept_anchor_gives_zero_and_zero_grad() -> None:
+    inputs = _inputs()
+    inputs["anchor_confidence"] = torch.zeros(12, dtype=torch.float64)
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs)
+    assert loss.item() == 0.0
+    assert torch.all(grad == 0)
+
+
+def test_region_contrastive_loss__no_grad_to_positives_or_negatives() -> None:
+    inputs = _inputs()
+    inputs["positives"].requires_grad_(True)
+    inputs["negatives"].requires_grad_(True)
+    anchors = inputs["anchors"].clone().requires_grad_(True)
+    region_contrastive_loss(**{**inputs, "anchors": anchors}, confidence_threshold=None).backward()
+    assert inputs["positives"].grad is None
+    assert inputs["negatives"].grad is None
+    assert anchors.grad is not None
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**16), class_aware=st.booleans())
+def test_region_contrastive_loss__invariant_to_negative_order(seed: int, class_aware: bool) -> None:
+    inputs = _inputs(seed=seed)
+    perm = torch.randperm(30, generator=torch.Generator().manual_seed(seed + 1))
+    permuted = {
+        **inputs,
+        "negatives": inputs["negatives"][perm],
+        "negative_labels": inputs["negative_labels"][perm],
+    }
+    kwargs = {"class_aware": class_aware, "confidence_threshold": None, "chunk_size": 5}
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, **kwargs)
+    loss_p, grad_p = _value_and_grad(region_contrastive_loss, permuted, **kwargs)
+    assert torch.allclose(loss, loss_p, rtol=1e-12)
+    assert torch.allclose(grad, grad_p, rtol=1e-12, atol=1e-14)
+
+
+def test_region_contrastive_loss__stable_for_large_logits() -> None:
+    inputs = _inputs(dtype=torch.float32)
+    inputs["negatives"][0] = inputs["anchors"][0]  # q.k- / t = 100: exp overflows in fp32
+    loss, grad = _value_and_grad(
+        region_contrastive_loss, inputs, temperature=0.01, confidence_threshold=None
+    )
+    assert torch.isfinite(loss)
+    assert torch.isfinite(grad).all()
+
+
+def test_region_contrastive_loss__all_negatives_masked_gives_zero_loss() -> None:
+    inputs = _inputs(n=3, m=5)
+    inputs["anchor_labels"] = torch.zeros(3, dtype=torch.long)
+    inputs["negative_labels"] = torch.zeros(5, dtype=torch.long)
+    loss = region_contrastive_loss(**inputs, confidence_threshold=None)
+    assert loss.item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_region_contrastive_loss__bf16_close_to_fp32() -> None:
+    inputs = _inputs(n=64, m=200, d=32, dtype=torch.float32)
+    low = {k: v.bfloat16() if v.is_floating_point() else v for k, v in inputs.items()}
+    loss, grad = _value_and_grad(region_contrastive_loss, low, confidence_threshold=None)
+    ref = region_contrastive_loss(**inputs, confidence_threshold=None)
+    assert loss.dtype == torch.float32
+    assert grad.dtype == torch.bfloat16
+    assert torch.allclose(loss, ref, rtol=2e-2)
+
+
+def test_region_contrastive_loss__rejects_bad_shapes() -> None:
+    inputs = _inputs()
+    with pytest.raises(ValueError, match="negatives"):
+        region_contrastive_loss(**{**inputs, "negatives": inputs["negatives"][:, :3]})
+    with pytest.raises(ValueError, match="positives"):
+        region_contrastive_loss(**{**inputs, "positives": inputs["positives"][:3]})
+
+
+@pytest.mark.parametrize(
+    ("iteration", "expected"),
+    [(0, 0.01 * math.exp(-5)), (100, 0.01), (25, 0.01 * math.exp(-2.5)), (200, 0.01)],
+)
+def test_contrast_weight__schedule(iteration: int, expected: float) -> None:
+    assert contrast_weight(iteration, 100) == pytest.approx(expected)
+
+
+def test_contrast_weight__zero_before_start() -> None:
+    assert contrast_weight(49, 150, start=50) == 0.0
+    assert contrast_weight(50, 150, start=50) == pytest.approx(0.01 * math.exp(-5))
+    assert contrast_weight(75, 150, start=50) == pytest.approx(0.01 * math.exp(-2.5))
+    with pytest.raises(ValueError, match="total"):
+        contrast_weight(0, 10, start=10)
+
+
+def test_box_cells__matches_loop() -> None:
+    boxes = torch.tensor([[8, 16, 16, 8], [0, 0, 32, 32], [24, 8, 0, 8]])
+    mask = box_cells(boxes, stride=8, feat_h=4, feat_w=5)
+    assert mask.shape == (3, 4, 5)
+    for b, (top, left, h, w) in enumerate(boxes.tolist()):
+        for r in range(4):
+            for c in range(5):
+                inside = top <= r * 8 < top + h and left <= c * 8 < left + w
+                assert bool(mask[b, r, c]) == inside
+    with pytest.raises(ValueError, match="stride"):
+        box_cells(torch.tensor([[3, 0, 8, 8]]), stride=8, feat_h=4, feat_w=4)
+
+
+def test_gather_cells__row_major_and_aligned() -> None:
+    features = torch.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)  # (B, D, h, w)
+    labels = torch.arange(2 * 4 * 5).reshape(2, 4, 5)  # (B, h, w)
+    mask = torch.rand(2, 4, 5, generator=torch.Generator().manual_seed(0)) > 0.5
+    rows, cells = gather_cells(features, mask), gather_cells(labels, mask)
+    expected = [(b, r, c) for b in range(2) for r in range(4) for c in range(5) if mask[b, r, c]]
+    assert rows.shape == (len(expected), 3) and cells.shape == (len(expected),)
+    for i, (b, r, c) in enumerate(expected):
+        assert torch.equal(rows[i], features[b, :, r, c])
+        assert cells[i] == labels[b, r, c]
+
+
+@pytest.mark.parametrize(("n_total", "n"), [(10, 4), (10, 10), (5, 9), (0, 3)])
+def test_sample_rows__subset_without_replacement(n_total: int, n: int) -> None:
+    rows = sample_rows(n_total, n, torch.Generator().manual_seed(0))
+    assert rows.shape == (min(n, n_total),)
+    assert len(set(rows.tolist())) == rows.numel()
+    assert all(0 <= i < n_total for i in rows.tolist())
+
+
+def test_sampling_policies__named() -> None:
+    assert POSITIVE_SAMPLING == ("confident", "all")
+    assert NEGATIVE_SAMPLING == ("class_aware", "random")
