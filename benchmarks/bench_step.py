@@ -1,0 +1,110 @@
+"""Training-step benchmark on the toy preset: what DACS and RCCR cost over source-only.
+
+Prints, measured in one run on the same data and machine:
+
+- seconds per step of the source-only, DACS and RCCR modes, and the RCCR/DACS ratio;
+- the share of the RCCR step spent in RCCR's own machinery: region sampling (box cells,
+  gathers, row sampling), the memory bank (enqueue, contents), and the contrastive loss
+  (forward and backward). The extra forward pass of the CutMix image is not counted: it
+  is the method, not its bookkeeping.
+
+    python benchmarks/bench_step.py [--steps 30] [--data data/toy]
+
+Without ``--data`` a small toy city (the default image size) is generated in a temporary
+folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rccr.config import load_config
+from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.method import memory_bank, region_contrast
+from rccr.train import Trainer
+from rccr.train import method_steps as steps
+
+_spent: dict[str, float] = {}
+
+
+def _timed(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _spent[kind] = _spent.get(kind, 0.0) + time.perf_counter() - start
+
+    return wrapper
+
+
+def _instrument() -> None:
+    """Wrap RCCR's helpers, where the step looks them up, with timers."""
+    for name in ("box_cells", "gather_cells", "sample_rows"):
+        setattr(steps, name, _timed("sampling", getattr(steps, name)))
+    steps.region_contrastive_loss = _timed("loss", steps.region_contrastive_loss)
+    function = region_contrast._ChunkedInfoNCE
+    function.backward = staticmethod(_timed("loss", function.backward))  # type: ignore[method-assign]
+    bank = memory_bank.MemoryBank
+    bank.enqueue = _timed("bank", bank.enqueue)  # type: ignore[method-assign]
+    bank.contents = _timed("bank", bank.contents)  # type: ignore[method-assign]
+
+
+def _seconds_per_step(data: Path, mode: str, steps_count: int, out: Path) -> float:
+    config = load_config(
+        "toy",
+        [
+            f"data.source_root={data / 'gta5'}",
+            f"data.target_root={data / 'cityscapes'}",
+            f"train.mode={mode}",
+            f"train.iterations={steps_count + 5}",
+        ],
+    )
+    trainer = Trainer(config, out / mode)
+    source = trainer._stream(trainer.source_set, 0)
+    target = trainer._stream(trainer.target_set, 1)
+    trainer.student.train()
+    for _ in range(5):  # warm-up: allocator, first-call costs
+        trainer._train_step(source, target, config.train.lr)
+    _spent.clear()
+    start = time.perf_counter()
+    for _ in range(steps_count):
+        trainer._train_step(source, target, config.train.lr)
+    return (time.perf_counter() - start) / steps_count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per mode")
+    parser.add_argument("--data", type=Path, default=None, help="an existing toy city")
+    args = parser.parse_args()
+    _instrument()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = args.data
+        if data is None:
+            data = Path(tmp) / "toy"
+            make_toy_city(data, ToyCitySpec(num_source=64, num_target_train=64,
+                                            num_target_val=8), progress=False)  # fmt: skip
+        times = {}
+        for mode in ("source_only", "dacs", "rccr"):
+            times[mode] = _seconds_per_step(data, mode, args.steps, Path(tmp) / "runs")
+            print(f"{mode:12s} {times[mode]:.4f} s/step")
+        rccr_total = times["rccr"] * args.steps
+        print(f"RCCR / DACS step time:        {times['rccr'] / times['dacs']:.2f}")
+        print(f"DACS / source-only step time: {times['dacs'] / times['source_only']:.2f}")
+        for kind in ("sampling", "bank", "loss"):
+            share = 100 * _spent.get(kind, 0.0) / rccr_total
+            print(f"share of the RCCR step in {kind:8s} {share:5.2f}%")
+        share = 100 * sum(_spent.values()) / rccr_total
+        print(f"share in sampling + bank + loss: {share:.2f}%  (target: at most 5%)")
+
+
+if __name__ == "__main__":
+    main()
