@@ -31,6 +31,8 @@ lab: setup
 
 bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py
+	$(BIN)/python benchmarks/bench_region_loss.py
+	$(BIN)/python benchmarks/bench_step.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
