@@ -67,11 +67,11 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         total = anchors.new_zeros(())
         for start in range(0, anchors.shape[0], chunk_size):
             rows = slice(start, start + chunk_size)
-            logits = _chunk_logits(
+            pos, neg = _chunk_logits(
                 anchors[rows], positives[rows], anchor_labels[rows], negatives,
                 negative_labels, temperature, class_aware,
-            )  # (C, 1 + M)  # fmt: skip
-            total = total + (torch.logsumexp(logits, dim=1) - logits[:, 0]).sum()
+            )  # (C,), (C, M)  # fmt: skip
+            total = total + (_log_denominator(pos, neg) - pos).sum()
         return total
 
     @staticmethod
@@ -80,14 +80,16 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         grad = torch.empty_like(anchors)  # (N, D)
         for start in range(0, anchors.shape[0], ctx.chunk_size):
             rows = slice(start, start + ctx.chunk_size)
-            logits = _chunk_logits(
+            pos, neg = _chunk_logits(
                 anchors[rows], positives[rows], anchor_labels[rows], negatives,
                 negative_labels, ctx.temperature, ctx.class_aware,
-            )  # (C, 1 + M)  # fmt: skip
-            prob = torch.softmax(logits, dim=1)  # (C, 1 + M); masked negatives get 0
+            )  # (C,), (C, M)  # fmt: skip
+            log_z = _log_denominator(pos, neg)[:, None]  # (C, 1)
+            p_pos = (pos[:, None] - log_z).exp_()  # (C, 1) softmax weight of the positive
+            p_neg = neg.sub_(log_z).exp_()  # (C, M) in place; masked negatives get 0
             # d loss_i / d q_i = ((p_pos - 1) k+ + sum_n p_n k-_n) / t
-            grad_chunk = (prob[:, :1] - 1.0) * positives[rows]  # (C, D)
-            grad_chunk = grad_chunk + prob[:, 1:] @ negatives  # (C, M) @ (M, D) -> (C, D)
+            grad_chunk = (p_pos - 1.0) * positives[rows]  # (C, D)
+            grad_chunk = grad_chunk.addmm_(p_neg, negatives)  # + (C, M) @ (M, D) -> (C, D)
             grad[rows] = grad_chunk / ctx.temperature
         return grad * grad_output, None, None, None, None, None, None, None
 
@@ -100,19 +102,28 @@ def _chunk_logits(
     negative_labels: Tensor,
     temperature: float,
     class_aware: bool,
-) -> Tensor:
-    """Logits ``[q.k+, q.k-_1, ..., q.k-_M] / t`` of a chunk of C anchors, shape (C, 1 + M).
+) -> tuple[Tensor, Tensor]:
+    """Logits ``q.k+ / t`` (C,) and ``q.k-_n / t`` (C, M) of a chunk of C anchors.
 
     ``anchors``/``positives`` are (C, D), ``anchor_labels`` (C,), ``negatives`` (M, D),
-    ``negative_labels`` (M,). Masked negatives are ``-inf``; the positive never is, so every
-    row has a finite log-sum-exp.
+    ``negative_labels`` (M,). Masked negatives are ``-inf``. Scaling the (C, D) anchors by
+    ``1/t`` before the products saves a pass over the (C, M) logits.
     """
-    pos = (anchors * positives).sum(dim=1, keepdim=True)  # (C, 1)
-    neg = anchors @ negatives.T  # (C, D) @ (D, M) -> (C, M)
+    scaled = anchors / temperature  # (C, D)
+    pos = (scaled * positives).sum(dim=1)  # (C,)
+    neg = scaled @ negatives.T  # (C, D) @ (D, M) -> (C, M)
     if class_aware:
         same = anchor_labels[:, None] == negative_labels[None, :]  # (C, M)
-        neg = neg.masked_fill(same, float("-inf"))
-    return torch.cat([pos, neg], dim=1) / temperature  # (C, 1 + M)
+        neg.masked_fill_(same, float("-inf"))
+    return pos, neg
+
+
+def _log_denominator(pos: Tensor, neg: Tensor) -> Tensor:
+    """``log(exp(pos) + sum_n exp(neg_n))`` per row, stably; (C,), (C, M) -> (C,).
+
+    The positive is never masked, so the result is finite even if every negative is.
+    """
+    return torch.logaddexp(pos, torch.logsumexp(neg, dim=1))
 
 
 def region_contrastive_loss(
