@@ -18,6 +18,7 @@ similarities in backward, so neither pass holds more than ``chunk_size x M`` sim
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -65,25 +66,17 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         ctx.save_for_backward(anchors, positives, anchor_labels, negatives, negative_labels)
         ctx.temperature, ctx.class_aware, ctx.chunk_size = temperature, class_aware, chunk_size
         total = anchors.new_zeros(())
-        for start in range(0, anchors.shape[0], chunk_size):
-            rows = slice(start, start + chunk_size)
-            pos, neg = _chunk_logits(
-                anchors[rows], positives[rows], anchor_labels[rows], negatives,
-                negative_labels, temperature, class_aware,
-            )  # (C,), (C, M)  # fmt: skip
+        tensors = (anchors, positives, anchor_labels, negatives, negative_labels)
+        for _, pos, neg in _chunks(tensors, temperature, class_aware, chunk_size):
             total = total + (_log_denominator(pos, neg) - pos).sum()
         return total
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        anchors, positives, anchor_labels, negatives, negative_labels = ctx.saved_tensors
+        tensors = ctx.saved_tensors
+        anchors, positives, _, negatives, _ = tensors
         grad = torch.empty_like(anchors)  # (N, D)
-        for start in range(0, anchors.shape[0], ctx.chunk_size):
-            rows = slice(start, start + ctx.chunk_size)
-            pos, neg = _chunk_logits(
-                anchors[rows], positives[rows], anchor_labels[rows], negatives,
-                negative_labels, ctx.temperature, ctx.class_aware,
-            )  # (C,), (C, M)  # fmt: skip
+        for rows, pos, neg in _chunks(tensors, ctx.temperature, ctx.class_aware, ctx.chunk_size):
             log_z = _log_denominator(pos, neg)[:, None]  # (C, 1)
             p_pos = (pos[:, None] - log_z).exp_()  # (C, 1) softmax weight of the positive
             p_neg = neg.sub_(log_z).exp_()  # (C, M) in place; masked negatives get 0
@@ -92,6 +85,25 @@ class _ChunkedInfoNCE(torch.autograd.Function):
             grad_chunk = grad_chunk.addmm_(p_neg, negatives)  # + (C, M) @ (M, D) -> (C, D)
             grad[rows] = grad_chunk / ctx.temperature
         return grad * grad_output, None, None, None, None, None, None, None
+
+
+def _chunks(
+    tensors: tuple[Tensor, ...], temperature: float, class_aware: bool, chunk_size: int
+) -> Iterator[tuple[slice, Tensor, Tensor]]:
+    """(rows, positive logits (C,), negative logits (C, M)) for each chunk of anchors.
+
+    ``tensors`` is (anchors, positives, anchor_labels, negatives, negative_labels). Forward
+    and backward both walk the anchors this way: backward recomputes the logits rather
+    than keeping (N, M) of them.
+    """
+    anchors, positives, anchor_labels, negatives, negative_labels = tensors
+    for start in range(0, anchors.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        pos, neg = _chunk_logits(
+            anchors[rows], positives[rows], anchor_labels[rows], negatives,
+            negative_labels, temperature, class_aware,
+        )  # (C,), (C, M)  # fmt: skip
+        yield rows, pos, neg
 
 
 def _chunk_logits(

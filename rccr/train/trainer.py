@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,8 +112,9 @@ class Trainer:
         groups = self.student.param_groups(train_cfg.lr, heads=heads)
         self.optimizer = build_optimizer(groups, train_cfg)
         self.iteration = 0
-        self.problems: list[str] = []
         state, self.problems = checkpoint.latest_checkpoint(self.out)
+        for problem in self.problems:  # newer checkpoints that did not load: say so
+            warnings.warn(f"skipped on resume: {problem}", stacklevel=2)
         if state is not None:
             self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method)
 

@@ -157,3 +157,13 @@ def test_cli_train__sigterm_saves_a_resumable_checkpoint(toy: Path, tmp_path: Pa
     assert load_checkpoint(run.checkpoints[last])["iteration"] == last >= 3
     assert json.loads((out / "status.json").read_text())["iteration"] == last
     assert Trainer(config, out).iteration == last
+
+
+def test_train__resume_skips_a_corrupt_newest_checkpoint_with_a_warning(
+    toy: Path, tmp_path: Path
+) -> None:
+    train(_config(toy), tmp_path / "run", progress=False)
+    (tmp_path / "run" / "checkpoints" / "iter_6.pt").write_bytes(b"truncated")
+    with pytest.warns(UserWarning, match=r"skipped on resume: .*iter_6\.pt"):
+        trainer = Trainer(_config(toy), tmp_path / "run")
+    assert trainer.iteration == 3
