@@ -97,7 +97,12 @@ def mix(mask: Tensor, inside: Tensor, outside: Tensor) -> Tensor:
 
 
 def cut_mix_box(
-    height: int, width: int, batch: int, stride: int, generator: torch.Generator
+    height: int,
+    width: int,
+    batch: int,
+    stride: int,
+    generator: torch.Generator,
+    area: float | None = None,
 ) -> Tensor:
     """RCCR's CutMix boxes, one per image, aligned to the feature grid.
 
@@ -112,6 +117,8 @@ def cut_mix_box(
         batch: number of boxes B.
         stride: the feature stride (8 for DeepLab-v2).
         generator: source of randomness; the boxes live on its device.
+        area: a fixed area ratio r in (0, 1] instead of the random draw (for inspection);
+            the draw still happens, so the corners do not depend on ``area``.
 
     Returns:
         (B, 4) int64 ``[top, left, box_h, box_w]`` in pixels.
@@ -121,8 +128,12 @@ def cut_mix_box(
     """
     if stride < 1 or height < stride or width < stride or height % stride or width % stride:
         raise ValueError(f"image {height}x{width} is not a multiple of stride {stride}")
+    if area is not None and not 0 < area <= 1:
+        raise ValueError(f"area must be in (0, 1], got {area}")
     cells = torch.tensor([height // stride, width // stride], device=generator.device)  # (2,)
     ratio = torch.rand(batch, 1, generator=generator, device=generator.device)  # (B, 1)
+    if area is not None:
+        ratio = torch.full_like(ratio, area)
     sides = torch.round(ratio.sqrt() * cells).long().clamp(min=1)  # (B, 2) in cells
     sides = torch.minimum(sides, cells)
     room = cells - sides + 1  # (B, 2) number of valid corner cells

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,10 +19,20 @@ from rccr.data import GTA5, Cityscapes, JointTransform, Size, Synthia
 from rccr.data.dataset import SegmentationDataset
 from rccr.data.labels import NUM_CLASSES
 from rccr.evaluate import EvalResult, evaluate
+from rccr.method.ema import freeze
 from rccr.models import DeepLabV2, load_pretrained
-from rccr.runs import RunError, load_checkpoint, load_run
+from rccr.models.heads import ProjectionHead
+from rccr.runs import Run, RunError, load_checkpoint, load_run
 
-__all__ = ["Datasets", "build_datasets", "build_model", "evaluate_checkpoint", "validation_set"]
+__all__ = [
+    "CheckpointModels",
+    "Datasets",
+    "build_datasets",
+    "build_model",
+    "evaluate_checkpoint",
+    "load_models",
+    "validation_set",
+]
 
 
 class Datasets(NamedTuple):
@@ -71,6 +82,79 @@ def build_datasets(config: DataConfig) -> Datasets:
     return Datasets(source, target, validation_set(config))
 
 
+@dataclass
+class CheckpointModels:
+    """The networks of one checkpoint, in eval mode and frozen, for inspection.
+
+    Attributes:
+        iteration: the checkpoint's iteration.
+        config: the run's config.
+        student: the trained network.
+        teacher: the EMA teacher of DACS and RCCR runs; the student itself otherwise.
+        student_head: RCCR's projection head (None for other modes).
+        teacher_head: its EMA copy (None for other modes).
+    """
+
+    iteration: int
+    config: Config
+    student: DeepLabV2
+    teacher: DeepLabV2
+    student_head: ProjectionHead | None
+    teacher_head: ProjectionHead | None
+
+
+def _checkpoint_path(run: Run, iteration: int | None) -> tuple[int, Path]:
+    if not run.checkpoints:
+        raise RunError(f"{run.path / 'checkpoints'}: no checkpoints yet")
+    if iteration is None:
+        iteration = max(run.checkpoints)
+    if iteration not in run.checkpoints:
+        available = ", ".join(map(str, run.checkpoints))
+        raise RunError(f"{run.path}: no checkpoint at iteration {iteration}; have {available}")
+    return iteration, run.checkpoints[iteration]
+
+
+def _run_config(run: Run) -> Config:
+    if run.config is None:
+        raise RunError(f"{run.path / 'config.yaml'}: missing or malformed; cannot rebuild")
+    return run.config
+
+
+def load_models(
+    run_dir: str | os.PathLike, iteration: int | None = None, device: str = "cpu"
+) -> CheckpointModels:
+    """Rebuild a run's networks from its config and load one checkpoint (the last by default).
+
+    Raises:
+        RunError: naming the file, if the config or the checkpoint is missing or malformed.
+    """
+    run = load_run(run_dir)
+    config = _run_config(run)
+    iteration, path = _checkpoint_path(run, iteration)
+    state = load_checkpoint(path)
+
+    def network(weights: object) -> DeepLabV2:
+        model = build_model(dataclasses.replace(config.model, pretrained=None), verbose=False)
+        model.load_state_dict(weights)  # type: ignore[arg-type]
+        return freeze(model).eval().to(torch.device(device))
+
+    try:
+        student = network(state["student"])
+        method = state.get("method", {})
+        teacher = network(method["teacher"]) if "teacher" in method else student
+        heads: list[ProjectionHead | None] = []
+        for name in ("student_head", "teacher_head"):
+            head = None
+            if name in method:
+                head = ProjectionHead(student.feature_channels, out_dim=config.method.embed_dim)
+                head.load_state_dict(method[name])
+                head = freeze(head).eval().to(torch.device(device))
+            heads.append(head)
+    except (KeyError, RuntimeError, TypeError, AttributeError) as exc:
+        raise RunError(f"{path}: does not fit the run's config.yaml: {exc}") from exc
+    return CheckpointModels(iteration, config, student, teacher, heads[0], heads[1])
+
+
 def evaluate_checkpoint(
     run_dir: str | os.PathLike,
     iteration: int | None = None,
@@ -86,20 +170,12 @@ def evaluate_checkpoint(
         RunError: if the run has no usable config or no such checkpoint.
     """
     run = load_run(run_dir)
-    if run.config is None:
-        raise RunError(f"{Path(run_dir) / 'config.yaml'}: missing or malformed; cannot rebuild")
-    if not run.checkpoints:
-        raise RunError(f"{Path(run_dir) / 'checkpoints'}: no checkpoints yet")
-    choice = "last, " if iteration is None or iteration == max(run.checkpoints) else ""
-    if iteration is None:
-        iteration = max(run.checkpoints)
-    if iteration not in run.checkpoints:
-        available = ", ".join(map(str, run.checkpoints))
-        raise RunError(f"{run_dir}: no checkpoint at iteration {iteration}; have {available}")
-    config: Config = run.config
+    config = _run_config(run)
+    iteration, path = _checkpoint_path(run, iteration)
+    choice = "last, " if iteration == max(run.checkpoints) else ""
     # The checkpoint replaces every weight: no need to read the pretrained file again.
     model = build_model(dataclasses.replace(config.model, pretrained=None))
-    model.load_state_dict(load_checkpoint(run.checkpoints[iteration])["student"])
+    model.load_state_dict(load_checkpoint(path)["student"])
     result = evaluate(
         model.to(torch.device(device)),
         validation_set(config.data),

@@ -37,7 +37,7 @@ from rccr.models import DeepLabV2
 from rccr.models.heads import ProjectionHead
 from rccr.train.steps import StepOutput, segmentation_loss
 
-__all__ = ["MethodParts", "dacs_step", "rccr_step"]
+__all__ = ["MethodParts", "dacs_step", "downsample_labels", "rccr_step"]
 
 SOURCE, TARGET = 0, 1  # the bank's domain codes: augmented student / clean-target teacher
 
@@ -98,7 +98,7 @@ class MethodParts:
                 module.load_state_dict(state[name])
 
 
-def _downsample_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+def downsample_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
     """(B, H, W) train ids -> (B, h, w), nearest neighbour (no new values appear)."""
     return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
 
@@ -165,7 +165,7 @@ def rccr_step(
     anchor_confidence = gather_cells(tgt_confidence, inside)  # (N,)
     # 6. This step's bank entries: augmented-image student features (source labels outside
     # the box, pseudo-labels inside) and clean-target teacher features (pseudo-labels).
-    src_labels = _downsample_labels(source.label, feat_size)
+    src_labels = downsample_labels(source.label, feat_size)
     aug_labels = torch.where(inside, tgt_pseudo, src_labels)  # (B, h, w)
     everywhere = torch.ones_like(inside)
     new = []
