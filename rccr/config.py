@@ -69,6 +69,11 @@ class DataConfig:
         val_size: inference size for evaluation; labels are scored at full size.
         source_list, target_list, val_list: optional list files selecting images.
         num_workers: DataLoader worker processes.
+        skip_bad: when a training sample cannot be read (corrupt or truncated image, label
+            of the wrong size, unknown label values), take the next readable one instead of
+            stopping, and log each skipped file with its error to the run directory
+            (skipped.jsonl) and the running count to metrics.jsonl (``data/skipped``).
+            False (default): stop with an error naming the file.
     """
 
     source: Literal["gta5", "synthia"] = "gta5"
@@ -83,6 +88,7 @@ class DataConfig:
     target_list: str | None = None
     val_list: str | None = None
     num_workers: int = 2
+    skip_bad: bool = False
 
     def __post_init__(self) -> None:
         for name in ("source_size", "target_size", "crop", "val_size"):
@@ -136,6 +142,11 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints (0: only at the end).
         device: "auto" (CUDA if available), "cpu" or "cuda".
         threads: CPU threads for torch (0: torch's default).
+        nan_retries: when a loss term is NaN or infinite, roll back to the newest checkpoint
+            (reloaded from disk), skip the offending batch and go on, at most this many
+            times in the run; each roll-back is logged to skipped.jsonl and counted in
+            metrics.jsonl (``train/rollbacks``). 0 (default): stop with an error naming the
+            term and the iteration.
     """
 
     mode: Mode = "source_only"
@@ -151,11 +162,12 @@ class TrainConfig:
     checkpoint_every: int = 5000
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0
+    nan_retries: int = 0
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "log_every"):
             _check(getattr(self, name) >= 1, f"train.{name}", ">= 1", getattr(self, name))
-        for name in ("eval_every", "checkpoint_every", "threads", "seed"):
+        for name in ("eval_every", "checkpoint_every", "threads", "seed", "nan_retries"):
             _check(getattr(self, name) >= 0, f"train.{name}", ">= 0", getattr(self, name))
         _check(self.lr > 0, "train.lr", "> 0", self.lr)
         _check(0 <= self.momentum < 1, "train.momentum", "in [0, 1)", self.momentum)

@@ -5,6 +5,9 @@
     runs/<run>/config.yaml                 resolved config (everything needed to re-run)
     runs/<run>/status.json                 state (running/finished/interrupted), iteration
     runs/<run>/metrics.jsonl               one JSON object per logged step
+    runs/<run>/skipped.jsonl               what training skipped: unreadable samples
+                                           (data.skip_bad) and rolled-back batches
+                                           (train.nan_retries), one JSON object each
     runs/<run>/checkpoints/iter_<N>.pt     student, optimiser, RNG, step (+ method state)
     runs/<run>/eval/iter_<N>.json          an EvalResult
     runs/<run>/features/iter_<N>.npz       memory-bank snapshot (written by the method)
@@ -37,10 +40,19 @@ from rccr.evaluate import EvalResult
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Run", "RunError", "RunWriter", "iteration_files", "load_checkpoint", "load_run"]
+__all__ = [
+    "SKIPPED_LOG",
+    "Run",
+    "RunError",
+    "RunWriter",
+    "iteration_files",
+    "load_checkpoint",
+    "load_run",
+]
 
 Status = Literal["running", "finished", "interrupted", "unknown"]
 _ITER_FILE = re.compile(r"^iter_(\d+)\.(pt|json|npz)$")
+SKIPPED_LOG = "skipped.jsonl"
 
 
 class RunError(ValueError):
@@ -98,32 +110,69 @@ class RunWriter:
         write_atomic(self.root / "status.json", json.dumps(record).encode())
 
     def truncate_metrics(self, iteration: int) -> None:
-        """Drop records after ``iteration``: a resumed run re-logs them, without duplicates."""
-        path = self.root / "metrics.jsonl"
-        if not path.exists():
-            return
-        kept = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["iteration"] <= iteration:
-                    kept.append(line)
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash
-        write_atomic(path, "".join(f"{line}\n" for line in kept).encode())
+        """Drop metrics.jsonl and skipped.jsonl records after ``iteration``.
+
+        A resumed (or rolled-back) run re-logs them, so they are never duplicated.
+        """
+        for name in ("metrics.jsonl", SKIPPED_LOG):
+            path = self.root / name
+            if not path.exists():
+                continue
+            kept = []
+            for line in path.read_text().splitlines():
+                try:
+                    if json.loads(line)["iteration"] <= iteration:
+                        kept.append(line)
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by a crash
+            write_atomic(path, "".join(f"{line}\n" for line in kept).encode())
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (must hold "iteration") to metrics.jsonl, in a single write."""
+        self._append("metrics.jsonl", record)
+
+    def log_skipped(self, record: dict[str, Any]) -> None:
+        """Append one record (must hold "iteration" and "kind") to skipped.jsonl."""
+        self._append(SKIPPED_LOG, record)
+
+    def skipped(self) -> list[dict[str, Any]]:
+        """The records of skipped.jsonl so far (a line cut short by a crash is left out)."""
+        return _read_jsonl(self.root / SKIPPED_LOG, problems=[])
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, allow_nan=True) + "\n"
-        with open(self.root / "metrics.jsonl", "a") as f:
-            f.write(line)
-            f.flush()
+        try:
+            with open(self.root / name, "a") as f:
+                f.write(line)
+                f.flush()
+        except OSError as exc:  # a line cut short is dropped on resume (truncate_metrics)
+            cause = exc.strerror or str(exc)
+            raise OSError(exc.errno, f"{self.root / name}: cannot append ({cause})") from exc
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete temporary files a killed writer left in checkpoints/ and features/.
+
+        Only the trainer writes there, so call this when a run starts or resumes, never
+        while another trainer may be writing the same run.
+        """
+        stale: list[Path] = []
+        for sub in ("checkpoints", "features"):
+            stale += (self.root / sub).glob(".iter_*.tmp")
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale
 
     def save_checkpoint(self, iteration: int, state: dict[str, Any]) -> Path:
-        """Write checkpoints/iter_<N>.pt atomically; a failed write keeps older ones."""
+        """Write checkpoints/iter_<N>.pt atomically; a failed write keeps older ones.
+
+        Raises:
+            OSError: naming the file and the cause (a full disk, say), with the original
+                errno; the temporary file is removed and earlier checkpoints are intact.
+        """
         buffer = io.BytesIO()
         torch.save({**state, "iteration": iteration}, buffer)
         path = self.root / "checkpoints" / f"iter_{iteration}.pt"
-        write_atomic(path, buffer.getvalue())
+        _write(path, buffer.getvalue(), "checkpoint")
         return path
 
     def save_features(self, iteration: int, arrays: dict[str, np.ndarray]) -> Path:
@@ -131,13 +180,23 @@ class RunWriter:
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
         path = self.root / "features" / f"iter_{iteration}.npz"
-        write_atomic(path, buffer.getvalue())
+        _write(path, buffer.getvalue(), "memory-bank snapshot")
         return path
 
     def save_eval(self, iteration: int, result: EvalResult) -> Path:
         path = self.root / "eval" / f"iter_{iteration}.json"
-        write_atomic(path, json.dumps(result.to_json(), indent=1).encode())
+        _write(path, json.dumps(result.to_json(), indent=1).encode(), "evaluation")
         return path
+
+
+def _write(path: Path, data: bytes, what: str) -> None:
+    """``write_atomic``, with an error that names the file, the cause, and what is kept."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        cause = exc.strerror or str(exc)
+        kept = f"the files already in {path.parent} are intact"
+        raise OSError(exc.errno, f"{path}: {what} not written ({cause}); {kept}") from exc
 
 
 @dataclass
@@ -150,6 +209,9 @@ class Run:
         status: running, finished, interrupted, or unknown (no status.json).
         iteration: last iteration reported in status.json (or the last checkpoint).
         records: metrics.jsonl records, in order.
+        skipped: skipped.jsonl records, in order: each sample training skipped
+            (``kind`` "sample": stream, name, error) and each batch it rolled back over
+            (``kind`` "batch": batch, error).
         checkpoints: iteration -> checkpoint path.
         evals: iteration -> evaluation result.
         features: iteration -> memory-bank snapshot path.
@@ -161,6 +223,7 @@ class Run:
     status: Status = "unknown"
     iteration: int = 0
     records: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     checkpoints: dict[int, Path] = field(default_factory=dict)
     evals: dict[int, EvalResult] = field(default_factory=dict)
     features: dict[int, Path] = field(default_factory=dict)
@@ -208,22 +271,29 @@ def _read_status(run: Run) -> None:
         run.problems.append(f"{path}: malformed: {exc}")
 
 
-def _read_metrics(run: Run) -> None:
-    path = run.path / "metrics.jsonl"
-    if not path.exists():
-        run.problems.append(f"{path}: missing (no step has been logged yet)")
-        return
-    lines = path.read_text().splitlines()
+def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
+    """The records of a JSON-lines log; each malformed line becomes a problem naming it."""
+    records = []
+    lines = path.read_text().splitlines() if path.exists() else []
     for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
             if not isinstance(record, dict) or "iteration" not in record:
                 raise ValueError("expected an object with 'iteration'")
-            run.records.append(record)
+            records.append(record)
         except ValueError as exc:
             last = number == len(lines)
             note = " (the last line: probably being written)" if last else ""
-            run.problems.append(f"{path}: line {number} malformed{note}: {exc}")
+            problems.append(f"{path}: line {number} malformed{note}: {exc}")
+    return records
+
+
+def _read_metrics(run: Run) -> None:
+    path = run.path / "metrics.jsonl"
+    if not path.exists():
+        run.problems.append(f"{path}: missing (no step has been logged yet)")
+        return
+    run.records = _read_jsonl(path, run.problems)
 
 
 def _read_evals(run: Run) -> None:
@@ -251,6 +321,7 @@ def load_run(path: str | os.PathLike) -> Run:
     _read_config(run)
     _read_status(run)
     _read_metrics(run)
+    run.skipped = _read_jsonl(root / SKIPPED_LOG, run.problems)  # absent: nothing skipped
     run.checkpoints = iteration_files(root / "checkpoints", ".pt")
     run.features = iteration_files(root / "features", ".npz")
     _read_evals(run)
