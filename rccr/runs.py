@@ -83,10 +83,29 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise RunError(f"{path}: checkpoint not found") from exc
     except Exception as exc:  # torch raises several types for bad or unsafe files
-        raise RunError(f"{path}: not a loadable checkpoint: {exc}") from exc
+        raise RunError(f"{path}: not a loadable checkpoint: {_refusal(exc)}") from exc
     if not isinstance(state, dict) or "iteration" not in state or "student" not in state:
         raise RunError(f"{path}: not an rccr checkpoint (expected 'iteration' and 'student')")
     return state
+
+
+def _refusal(exc: Exception) -> str:
+    """One line on why ``torch.load(weights_only=True)`` refused a file.
+
+    Torch's own message is several paragraphs and suggests ``weights_only=False``, which
+    would run whatever code the file carries.
+    """
+    text = str(exc)
+    code = re.search(r"GLOBAL ([\w.]+)", text)
+    if code:
+        return f"unpickling it would call {code.group(1)}; checkpoints hold only tensors"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    operand = next((line for line in lines if line.startswith("Unsupported operand")), None)
+    if operand:
+        return f"{operand} (not written by torch.save, or damaged)"
+    return (lines[0] if lines else type(exc).__name__).split(". ")[0]
 
 
 class RunWriter:
