@@ -132,8 +132,12 @@ class TrainConfig:
     Attributes:
         mode: what is trained (see ``Mode``).
         iterations: total SGD steps.
-        batch_size: images per domain per step (source and target each).
+        batch_size: images per domain per step (source and target each) on each process;
+            under DDP (torchrun) the effective batch is ``batch_size x world_size``.
         lr: base learning rate (backbone); heads use 10x.
+        lr_scaling: "none" keeps ``lr`` whatever the number of processes; "linear"
+            multiplies it by ``world_size`` (the linear scaling rule for the larger
+            effective batch).
         momentum, weight_decay: SGD settings.
         poly_power: lr(t) = lr * (1 - t / iterations) ** poly_power.
         seed: seeds data order, augmentation and initialisation.
@@ -142,6 +146,11 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints (0: only at the end).
         device: "auto" (CUDA if available), "cpu" or "cuda".
         threads: CPU threads for torch (0: torch's default).
+        precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "fp32", "bf16" (autocast),
+            or "fp16" (autocast with a gradient scaler).
+        channels_last: keep the network and its inputs in channels-last memory format
+            (faster convolutions on recent GPUs).
+        compile: run the student through ``torch.compile``.
         nan_retries: when a loss term is NaN or infinite, roll back to the newest checkpoint
             (reloaded from disk), skip the offending batch and go on, at most this many
             times in the run; each roll-back is logged to skipped.jsonl and counted in
@@ -162,6 +171,10 @@ class TrainConfig:
     checkpoint_every: int = 5000
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: bool = False
+    compile: bool = False
+    lr_scaling: Literal["none", "linear"] = "none"
     nan_retries: int = 0
 
     def __post_init__(self) -> None:
@@ -365,7 +378,7 @@ def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, An
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{key}: cannot parse value {text!r}: {exc}") from exc
+            raise ConfigError(f"{key}: cannot parse value {text!r}: {_yaml_problem(exc)}") from exc
         node = data
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -377,13 +390,23 @@ def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, An
     return data
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line: where, and what (PyYAML's own message spans several)."""
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
