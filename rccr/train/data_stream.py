@@ -10,6 +10,12 @@ everything random about batch number ``k`` is a function of ``(seed, stream, k)`
   untouched (and worker processes make no difference).
 
 A stream started at batch ``k`` therefore continues an interrupted one bit for bit.
+
+Under DDP the stream is also the distributed sampler: global batch ``k`` holds
+``batch_size x world_size`` positions and rank ``r`` takes the ``r``-th slice of
+``batch_size``, so the ranks' shards are disjoint and together are exactly the batch a
+single process with the effective batch size would draw. (torch's ``DistributedSampler``
+cannot start in the middle of an epoch, which a bit-exact resume needs.)
 """
 
 from __future__ import annotations
@@ -31,28 +37,42 @@ def _seed(*words: int) -> int:
 
 
 class _Positions(Sampler[list[tuple[int, int]]]):
-    """Endless batches of (stream position, dataset index), starting at a given batch."""
+    """Endless batches of (stream position, dataset index), starting at a given batch.
 
-    def __init__(self, size: int, batch_size: int, seed: int, stream: int, start: int) -> None:
+    Each global batch has ``batch_size * world_size`` positions; this rank yields its slice.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        stream: int,
+        start: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.size, self.batch_size = size, batch_size
         self.seed, self.stream, self.start = seed, stream, start
+        self.rank, self.world_size = rank, world_size
 
     def _order(self, epoch: int) -> torch.Tensor:
         generator = torch.Generator().manual_seed(_seed(self.seed, self.stream, epoch))
         return torch.randperm(self.size, generator=generator)
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        position = self.start * self.batch_size
+        global_batch = self.batch_size * self.world_size
+        position = self.start * global_batch
         epoch, order = -1, torch.empty(0, dtype=torch.long)
         while True:
             batch = []
-            for _ in range(self.batch_size):
+            for _ in range(global_batch):
                 if position // self.size != epoch:
                     epoch = position // self.size
                     order = self._order(epoch)
                 batch.append((position, int(order[position % self.size])))
                 position += 1
-            yield batch
+            yield batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
 
 
 class _Seeded(Dataset[Sample]):
@@ -73,12 +93,14 @@ class DataStream:
 
     Args:
         dataset: the training dataset.
-        batch_size: samples per batch.
+        batch_size: samples per batch (per rank under DDP).
         seed: the run's seed.
         stream: a different number for each stream of a run (source 0, target 1, ...).
         start: index of the first batch to produce (the iteration to resume at).
         num_workers: DataLoader worker processes.
         pin_memory: pin batches for faster host-to-GPU copies.
+        rank: this process's rank under DDP.
+        world_size: number of DDP processes.
     """
 
     def __init__(
@@ -90,11 +112,13 @@ class DataStream:
         start: int = 0,
         num_workers: int = 0,
         pin_memory: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         size = len(dataset)  # type: ignore[arg-type]
         self._loader: DataLoader[Any] = DataLoader(
             _Seeded(dataset, seed, stream),
-            batch_sampler=_Positions(size, batch_size, seed, stream, start),
+            batch_sampler=_Positions(size, batch_size, seed, stream, start, rank, world_size),
             num_workers=num_workers,
             pin_memory=pin_memory,
             persistent_workers=num_workers > 0,

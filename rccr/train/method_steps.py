@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from rccr.config import MethodConfig
 from rccr.data.dataset import Sample
@@ -35,6 +35,7 @@ from rccr.method.region_contrast import (
 )
 from rccr.models import DeepLabV2
 from rccr.models.heads import ProjectionHead
+from rccr.train.distributed import all_gather_rows
 from rccr.train.steps import StepOutput, segmentation_loss
 
 __all__ = ["MethodParts", "dacs_step", "downsample_labels", "rccr_step"]
@@ -53,15 +54,21 @@ class MethodParts:
     generator: torch.Generator
 
     @classmethod
-    def build(cls, student: DeepLabV2, config: MethodConfig, rccr: bool, seed: int) -> MethodParts:
-        """The teacher starts as a frozen copy of the student (and of its head)."""
+    def build(
+        cls, student: DeepLabV2, config: MethodConfig, rccr: bool, seed: int, world_size: int = 1
+    ) -> MethodParts:
+        """The teacher starts as a frozen copy of the student (and of its head).
+
+        Under DDP every rank enqueues its features into every rank's bank, so the bank holds
+        ``world_size`` times as many rows per step.
+        """
         student_head = teacher_head = bank = None
         if rccr:
             student_head = ProjectionHead(student.feature_channels, out_dim=config.embed_dim)
             teacher_head = freeze(copy.deepcopy(student_head))
             if config.bank:
-                bank = MemoryBank.for_steps(config.bank_per_step, 2, config.bank_steps,
-                                            config.embed_dim)  # fmt: skip
+                bank = MemoryBank.for_steps(config.bank_per_step * world_size, 2,
+                                            config.bank_steps, config.embed_dim)  # fmt: skip
         generator = torch.Generator().manual_seed(seed)
         teacher = freeze(copy.deepcopy(student)).eval()  # eval: BatchNorm uses its EMA stats
         return cls(teacher, student_head, teacher_head, bank, generator)
@@ -104,7 +111,7 @@ def downsample_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 def dacs_step(
-    student: DeepLabV2, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
+    student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
 ) -> StepOutput:
     """DACS: source cross-entropy plus weighted cross-entropy on ClassMix images."""
     terms, _ = _dacs_terms(student, parts, source, target, config)
@@ -112,7 +119,7 @@ def dacs_step(
 
 
 def _dacs_terms(
-    student: DeepLabV2, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
+    student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
 ) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor]]:
     """The two DACS losses, and the teacher's clean-target pass for RCCR to reuse."""
     size = source.image.shape[-2:]
@@ -135,7 +142,7 @@ def _dacs_terms(
 
 
 def rccr_step(
-    student: DeepLabV2,
+    student: nn.Module,
     parts: MethodParts,
     source: Sample,
     target: Sample,
@@ -147,7 +154,7 @@ def rccr_step(
     assert parts.student_head is not None
     terms, (tgt_logits, tgt_features, _) = _dacs_terms(student, parts, source, target, config)
     batch, _, height, width = source.image.shape
-    stride = student.output_stride
+    stride = parts.teacher.output_stride  # the student's too (it may be wrapped in DDP)
     # 4. CutMix: a stride-aligned target box pasted into the source image, then photometric.
     boxes = cut_mix_box(height, width, batch, stride, parts.generator)
     aug_image = photometric(cut_mix(source.image, target.image, boxes), parts.generator)
@@ -176,8 +183,8 @@ def rccr_step(
         keep = valid[chosen.to(valid.device)]  # (n,) rows of this step's features
         new.append((domain, flat[keep], flat_labels[keep]))
     if parts.bank is not None:
-        for domain, feats, labels in new:
-            parts.bank.enqueue(feats, labels, domain, iteration)
+        for domain, feats, labels in new:  # every rank's entries, in rank order, under DDP
+            parts.bank.enqueue(all_gather_rows(feats), all_gather_rows(labels), domain, iteration)
         negatives, negative_labels, _, _ = parts.bank.contents()
     else:
         negatives = torch.cat([feats for _, feats, _ in new])

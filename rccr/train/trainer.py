@@ -7,15 +7,21 @@ newest checkpoint if the run directory already holds this run, and then repeats:
 2. take this iteration's source and target batches;
 3. run the mode's step (``rccr.train.steps``), which returns the loss and its terms;
 4. stop with the term's name if any term is NaN or infinite;
-5. backpropagate and take an SGD step;
+5. backpropagate and take an SGD step (and the teacher's EMA step);
 6. log, evaluate on target val, and checkpoint on their schedules.
 
 Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns; calling
 ``train`` again with the same config continues bit for bit (on CPU).
+
+The forward passes run under the configured precision (``rccr.train.precision``). Launched
+by ``torchrun``, every process runs this same loop on its shard of each batch with the
+student (and projection head) wrapped in DDP (``rccr.train.distributed``); rank 0 alone
+writes the run directory and evaluates.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import signal
@@ -29,17 +35,19 @@ from types import FrameType
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from rccr.config import Config, save_config
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.evaluate import EvalResult, evaluate
 from rccr.runs import Run, RunError, RunWriter, load_run
-from rccr.train import checkpoint
+from rccr.train import checkpoint, distributed
 from rccr.train.build import build_datasets, build_model
 from rccr.train.data_stream import DataStream
 from rccr.train.method_steps import MethodParts, dacs_step, rccr_step
 from rccr.train.optim import build_optimizer, poly_lr, set_lr
+from rccr.train.precision import Precision
 from rccr.train.steps import StepOutput, oracle_step, source_only_step
 
 __all__ = ["Trainer", "TrainingError", "train"]
@@ -55,9 +63,11 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _to(batch: Sample, device: torch.device) -> Sample:
-    return Sample(batch.image.to(device, non_blocking=True),
-                  batch.label.to(device, non_blocking=True), batch.name)  # fmt: skip
+def _to(batch: Sample, device: torch.device, channels_last: bool) -> Sample:
+    image = batch.image.to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return Sample(image, batch.label.to(device, non_blocking=True), batch.name)
 
 
 @contextmanager
@@ -87,7 +97,8 @@ class Trainer:
         out: the run directory (default ``runs/<config.name>``).
 
     Raises:
-        RunError: if ``out`` holds a different run (its config.yaml differs).
+        RunError: if ``out`` holds a different run (its config.yaml differs), or its newest
+            checkpoint does not fit this run.
     """
 
     def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
@@ -100,23 +111,48 @@ class Trainer:
         if train_cfg.threads:
             torch.set_num_threads(train_cfg.threads)
         self.device = _device(train_cfg.device)
+        self.world = distributed.init_world(self.device.type)
+        if self.world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+        self.precision = Precision.from_config(train_cfg.precision, self.device)
+        # The same seed on every rank: identical initial weights without a broadcast.
         torch.manual_seed(train_cfg.seed)
-        self.student = build_model(config.model).to(self.device)
+        self.student = build_model(config.model, verbose=self.world.is_main).to(self.device)
+        if train_cfg.channels_last:
+            self.student.to(memory_format=torch.channels_last)
         self.method: MethodParts | None = None
         heads = []
         if train_cfg.mode in ("dacs", "rccr"):
-            self.method = MethodParts.build(
-                self.student, config.method, train_cfg.mode == "rccr", train_cfg.seed
-            ).to(self.device)
+            seed = distributed.rank_seed(train_cfg.seed, self.world.rank)
+            self.method = MethodParts.build(self.student, config.method, train_cfg.mode == "rccr",
+                                            seed, world_size=self.world.size)  # fmt: skip
+            self.method.to(self.device)
             heads = [h for h in (self.method.student_head,) if h is not None]
-        groups = self.student.param_groups(train_cfg.lr, heads=heads)
-        self.optimizer = build_optimizer(groups, train_cfg)
+        scale = self.world.size if train_cfg.lr_scaling == "linear" else 1
+        self.lr = train_cfg.lr * scale
+        self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
         self.iteration = 0
         state, self.problems = checkpoint.latest_checkpoint(self.out)
         for problem in self.problems:  # newer checkpoints that did not load: say so
             warnings.warn(f"skipped on resume: {problem}", stacklevel=2)
         if state is not None:
-            self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method)
+            self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
+                                                self.precision.scaler, self.world)  # fmt: skip
+        self.model, self.parts = self._wrap()
+
+    def _wrap(self) -> tuple[nn.Module, MethodParts | None]:
+        """The student and the method's parts as the step uses them: under DDP the student
+        and the projection head are wrapped so their gradients are averaged across ranks."""
+        model: nn.Module = self.student
+        parts = self.method
+        if self.world.distributed:
+            model = distributed.wrap(model, self.device)
+            if parts is not None and parts.student_head is not None:
+                head = distributed.wrap(parts.student_head, self.device)
+                parts = dataclasses.replace(parts, student_head=head)  # type: ignore[arg-type]
+        if self.config.train.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        return model, parts
 
     def _check_same_run(self) -> None:
         saved = self.out / "config.yaml"
@@ -127,26 +163,29 @@ class Trainer:
             )
 
     def _stream(self, dataset: SegmentationDataset, stream: int) -> DataStream:
-        c = self.config
+        c, world = self.config, self.world
         return DataStream(dataset, c.train.batch_size, c.train.seed, stream, self.iteration,
-                          c.data.num_workers, pin_memory=self.device.type == "cuda")  # fmt: skip
+                          c.data.num_workers, pin_memory=self.device.type == "cuda",
+                          rank=world.rank, world_size=world.size)  # fmt: skip
 
     def _next(self, stream: DataStream | None) -> Sample | None:
-        return None if stream is None else _to(next(stream), self.device)
+        if stream is None:
+            return None
+        return _to(next(stream), self.device, self.config.train.channels_last)
 
     def step(self, source: Sample | None, target: Sample | None) -> StepOutput:
         """One step of the configured mode on device batches."""
-        mode = self.config.train.mode
+        mode, model, parts = self.config.train.mode, self.model, self.parts
         if mode == "oracle":
             assert target is not None
-            return oracle_step(self.student, target)
+            return oracle_step(model, target)
         assert source is not None
         if mode == "source_only":
-            return source_only_step(self.student, source)
-        assert target is not None and self.method is not None
+            return source_only_step(model, source)
+        assert target is not None and parts is not None
         if mode == "dacs":
-            return dacs_step(self.student, self.method, source, target, self.config.method)
-        return rccr_step(self.student, self.method, source, target, self.config.method,
+            return dacs_step(model, parts, source, target, self.config.method)
+        return rccr_step(model, parts, source, target, self.config.method,
                          self.iteration, self.config.train.iterations)  # fmt: skip
 
     def evaluate(self, progress: bool = True) -> EvalResult:
@@ -161,25 +200,33 @@ class Trainer:
             device=self.device,
             batch_size=self.config.eval.batch_size,
             progress=progress,
+            autocast_dtype=self.precision.dtype,
             checkpoint_choice=f"{'last, ' if last else ''}iter_{self.iteration}",
         )
 
     def _state(self) -> dict[str, Any]:
+        """The state to checkpoint (collective under DDP: every rank must call it)."""
         config = self.config.to_dict()
-        return checkpoint.capture(self.student, self.optimizer, config, self.method)
+        return checkpoint.capture(self.student, self.optimizer, config, self.method,
+                                  self.precision.scaler)  # fmt: skip
 
-    def _save(self, writer: RunWriter) -> None:
+    def _save(self, writer: RunWriter | None) -> None:
         """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE."""
-        writer.save_checkpoint(self.iteration, self._state())
+        state = self._state()
+        if writer is None:
+            return
+        writer.save_checkpoint(self.iteration, state)
         if self.method is not None and self.method.bank is not None:
             writer.save_features(self.iteration, self.method.bank.snapshot())
 
     def _train_step(self, source: DataStream | None, target: DataStream | None, lr: float
                     ) -> dict[str, float]:  # fmt: skip
-        """One SGD step; returns the loss terms, after checking that each is finite."""
+        """One SGD step; returns the loss terms (averaged over ranks), checked to be finite."""
         set_lr(self.optimizer, lr)
-        loss, terms = self.step(self._next(source), self._next(target))
-        values = {name: float(value.detach()) for name, value in terms.items()}
+        with self.precision.autocast():
+            loss, terms = self.step(self._next(source), self._next(target))
+        stacked = torch.stack([value.detach().float() for value in terms.values()])
+        values = dict(zip(terms, distributed.all_reduce_mean(stacked).tolist(), strict=True))
         for name, value in values.items():
             if not math.isfinite(value):
                 raise TrainingError(
@@ -187,8 +234,9 @@ class Trainer:
                     f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
                 )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.precision.backward_and_step(loss, self.optimizer)
+        # Every rank continues from rank 0's BatchNorm statistics, as DDP's own broadcast.
+        distributed.broadcast_buffers(self.student)
         if self.method is not None:  # the teacher follows the student (0-based step index)
             self.method.update_teacher(
                 self.student, self.iteration, self.config.method.ema_max_momentum
@@ -196,31 +244,39 @@ class Trainer:
         self.iteration += 1
         return values
 
-    def run(self, progress: bool = True, until: int | None = None) -> Run:
+    def run(
+        self,
+        progress: bool = True,
+        until: int | None = None,
+        on_log: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Run:
         """Train to ``train.iterations`` and return the run.
 
         Args:
             progress: show a progress bar.
             until: stop early after this iteration, saving a checkpoint (the run is then
                 "interrupted" and a later call continues it).
+            on_log: called with each record as it is appended to metrics.jsonl (rank 0).
         """
         cfg = self.config.train
-        writer = RunWriter(self.out)
-        writer.write_config(self.config)
-        writer.truncate_metrics(self.iteration)
-        writer.set_status("running", self.iteration)
+        writer = RunWriter(self.out) if self.world.is_main else None
+        if writer is not None:
+            writer.write_config(self.config)
+            writer.truncate_metrics(self.iteration)
+            writer.set_status("running", self.iteration)
+            self._announce()
         # Each mode reads only the domains whose batches its step uses.
         source = self._stream(self.source_set, 0) if cfg.mode != "oracle" else None
         target = self._stream(self.target_set, 1) if cfg.mode != "source_only" else None
         meter = _LossMeter()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
-                   disable=not progress, unit="it")  # fmt: skip
+                   disable=not progress or writer is None, unit="it")  # fmt: skip
         self.student.train()
         reason = None
         try:
             with _stop_requests() as stop_reason:
                 while self.iteration < cfg.iterations and reason is None:
-                    lr = poly_lr(cfg.lr, self.iteration, cfg.iterations, cfg.poly_power)
+                    lr = poly_lr(self.lr, self.iteration, cfg.iterations, cfg.poly_power)
                     meter.add(self._train_step(source, target, lr))
                     bar.update()
                     done = self.iteration == cfg.iterations
@@ -230,26 +286,58 @@ class Trainer:
                         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
                                          if k.startswith("loss")}, refresh=False)  # fmt: skip
                     if _due(self.iteration, cfg.eval_every) or done:
-                        result = self.evaluate(progress=False)
-                        writer.save_eval(self.iteration, result)
-                        record |= {f"val/{k}": v for k, v in result.miou.items()}
-                    if record:
-                        writer.log({"iteration": self.iteration, "time": time.time(), **record})
+                        record |= self._evaluate(writer)
+                    if record and writer is not None:
+                        record = {"iteration": self.iteration, "time": time.time(), **record}
+                        writer.log(record)
+                        if on_log is not None:
+                            on_log(record)
                     early = self.iteration == until and not done
-                    reason = stop_reason() or ("stopped" if early else None)
+                    reason = self._agreed_stop(stop_reason() or ("stopped" if early else None))
                     if _due(self.iteration, cfg.checkpoint_every) or done or reason:
                         self._save(writer)
         except BaseException:
-            writer.set_status("interrupted", self.iteration)
+            if writer is not None:
+                writer.set_status("interrupted", self.iteration)
             raise
         finally:
             bar.close()
-        if reason is not None:
-            writer.set_status("interrupted", self.iteration)
-            print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
-        else:
-            writer.set_status("finished", self.iteration)
+        if writer is not None:
+            writer.set_status("interrupted" if reason else "finished", self.iteration)
+            if reason is not None:
+                print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
+        distributed.barrier()  # the run directory is complete before any rank reads it
         return load_run(self.out)
+
+    def _evaluate(self, writer: RunWriter | None) -> dict[str, float]:
+        """Rank 0 evaluates and saves the result; the other ranks wait for it."""
+        record = {}
+        if writer is not None:
+            result = self.evaluate(progress=False)
+            writer.save_eval(self.iteration, result)
+            record = {f"val/{k}": v for k, v in result.miou.items()}
+        distributed.barrier()
+        return record
+
+    def _agreed_stop(self, reason: str | None) -> str | None:
+        """Stop on every rank when any rank was asked to (a signal reaches ranks at different
+        steps; stopping alone would leave the others waiting in the next all-reduce)."""
+        if not self.world.distributed:
+            return reason
+        flag = torch.tensor([0.0 if reason is None else 1.0], device=self.device)
+        if distributed.all_reduce_mean(flag).item() > 0 and reason is None:
+            return "stopped on another rank"
+        return reason
+
+    def _announce(self) -> None:
+        """One line on how the run computes, when it is not a plain single process."""
+        cfg, world = self.config.train, self.world
+        if world.distributed:
+            print(f"DDP: {world.size} processes x batch {cfg.batch_size} = effective batch "
+                  f"{cfg.batch_size * world.size} per domain; lr {self.lr:g} "
+                  f"(lr_scaling {cfg.lr_scaling}); precision {self.precision.name}")  # fmt: skip
+        elif self.precision.name != "fp32":
+            print(f"precision {self.precision.name} on {self.device}")
 
 
 def _due(iteration: int, every: int) -> bool:
@@ -276,6 +364,11 @@ class _LossMeter:
         return means
 
 
-def train(config: Config, out: str | os.PathLike | None = None, progress: bool = True) -> Run:
-    """Train (or resume) a run and return it; see :class:`Trainer`."""
-    return Trainer(config, out).run(progress=progress)
+def train(
+    config: Config,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+) -> Run:
+    """Train (or resume) a run and return it; see :class:`Trainer` and :meth:`Trainer.run`."""
+    return Trainer(config, out).run(progress=progress, on_log=on_log)
