@@ -122,11 +122,11 @@ class RunWriter:
 
     def write_config(self, config: Config) -> None:
         """Write the resolved config (config.yaml)."""
-        write_atomic(self.root / "config.yaml", save_config(config).encode())
+        _write(self.root / "config.yaml", save_config(config).encode(), "config")
 
     def set_status(self, state: Status, iteration: int) -> None:
         record = {"state": state, "iteration": iteration, "updated": time.time()}
-        write_atomic(self.root / "status.json", json.dumps(record).encode())
+        _write(self.root / "status.json", json.dumps(record).encode(), "status")
 
     def truncate_metrics(self, iteration: int) -> None:
         """Drop metrics.jsonl and skipped.jsonl records after ``iteration``.
@@ -144,7 +144,7 @@ class RunWriter:
                         kept.append(line)
                 except (ValueError, KeyError, TypeError):
                     continue  # a line cut short by a crash
-            write_atomic(path, "".join(f"{line}\n" for line in kept).encode())
+            _write(path, "".join(f"{line}\n" for line in kept).encode(), "log")
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (must hold "iteration") to metrics.jsonl, in a single write."""
