@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rccr-installed
 
-.PHONY: setup demo test lint lab bench clean
+.PHONY: setup demo test lint lab bench bench-uda clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py
 	$(BIN)/python benchmarks/bench_region_loss.py
 	$(BIN)/python benchmarks/bench_step.py
+
+# The toy-city accuracy benchmark (8 methods x 3 seeds; resumes; README "Results").
+bench-uda: setup
+	nice -n 10 $(BIN)/python benchmarks/uda_benchmark.py --preset toy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

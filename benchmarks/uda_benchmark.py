@@ -1,0 +1,299 @@
+"""The UDA accuracy benchmark: source-only, DACS, RCCR, each RCCR ablation and the oracle.
+
+Trains every method for every seed with the package's trainer, one run directory each
+(``<runs-dir>/<preset>/<method>_seed<k>``, so the dashboard can show them), then scores
+the **last** checkpoint of each on target val and writes ``<out>/<preset>/``:
+
+- ``results.csv``: one row per run (method, seed, iteration, mIoU, per-class IoU, and the
+  best-on-val checkpoint, an oracle choice that peeks at target labels);
+- ``curves.csv``: one row per run and evaluated checkpoint (what the plot draws);
+- ``results.md``: mean ± std over seeds of the last-checkpoint mIoU, the share of the
+  source-only-to-oracle gap closed, and per-class IoU;
+- ``miou_curves.png``: mIoU against iteration, one line per method, a band across seeds.
+
+::
+
+    python benchmarks/uda_benchmark.py --preset toy [--seeds 0 1 2] [--methods ...]
+        [--out benchmarks/results] [--runs-dir runs/bench] [--data DIR] [--jobs N]
+        [--aggregate-only] [-- key=value ...]
+
+It resumes: finished runs are skipped, interrupted ones continue from their newest
+checkpoint (the trainer's own resume). ``key=value`` overrides apply to every run, after
+the preset's benchmark schedule (``SCHEDULES``) and before the method's own settings. On
+the toy preset the toy city is generated into ``--data`` (default ``data/toy``) if that
+folder is missing. Paper presets run unchanged; point them at your prepared data with
+``data.source_root=... data.target_root=...`` and at weights with ``model.pretrained=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from rccr.config import Config, ConfigError, load_config
+from rccr.data.files import DataError
+from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.runs import RunError, load_run
+from rccr.train import trainer
+
+# The report is a sibling script: importable once this folder is on the path (as it is when
+# this file runs as a script; a test that loads this file by path needs the line below).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import uda_report
+
+# Each method is a set of overrides on the preset. The ablations each remove one component
+# of RCCR (README, "Training and evaluation").
+METHODS: dict[str, tuple[str, ...]] = {
+    "source_only": ("train.mode=source_only",),
+    "dacs": ("train.mode=dacs",),
+    "rccr": ("train.mode=rccr",),
+    "rccr_no_bank": ("train.mode=rccr", "method.bank=false"),
+    "rccr_no_momentum_head": ("train.mode=rccr", "method.momentum_head=false"),
+    "rccr_positive_all": ("train.mode=rccr", "method.positive_sampling=all"),
+    "rccr_negative_random": ("train.mode=rccr", "method.negative_sampling=random"),
+    "oracle": ("train.mode=oracle",),
+}
+
+# The benchmark's schedule per preset, applied before the user's overrides. The toy preset
+# trains 3000 iterations for the demo; 8 methods x 3 seeds of that take ~220 min on 2 cores,
+# so the benchmark trains each run 1500 iterations (the poly schedule decays to 0 at the
+# end, as in a full run), evaluates and checkpoints every 300, and runs two single-threaded
+# trainings side by side, which on 2 shared cores gets more done than one 2-thread run.
+SCHEDULES: dict[str, tuple[str, ...]] = {
+    "toy": (
+        "train.iterations=1500",
+        "train.eval_every=300",
+        "train.checkpoint_every=300",
+        "train.threads=1",
+    ),
+}
+JOBS = {"toy": 2}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run of the benchmark: a method, a seed, its overrides and run directory."""
+
+    method: str
+    seed: int
+    overrides: tuple[str, ...]
+    config: Config
+    run_dir: Path
+
+
+def plan(
+    preset: str, methods: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
+    runs_dir: Path,
+) -> list[Job]:  # fmt: skip
+    """Every (method, seed) run, seed by seed so partial results cover whole seeds first.
+
+    Raises:
+        ConfigError: naming the key, if an override is invalid.
+    """
+    jobs = []
+    stem = Path(preset).stem
+    for seed in seeds:
+        for method in methods:
+            name = f"{method}_seed{seed}"
+            items = (*SCHEDULES.get(preset, ()), *overrides, *METHODS[method],
+                     f"train.seed={seed}", f"name={stem}-{name}")  # fmt: skip
+            config = load_config(preset, list(items))
+            jobs.append(Job(method, seed, items, config, runs_dir / stem / name))
+    return jobs
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested config dicts."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys += _differences(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.append(f"{prefix}{key} ({left!r} there, {right!r} here)")
+    return keys
+
+
+def is_finished(job: Job) -> bool:
+    """Whether the run directory holds this run, trained to its last iteration and scored.
+
+    The saved config is compared by value, so a run written before a new config key (with
+    its default) was added still counts as the same run.
+
+    Raises:
+        RunError: if the directory holds a different run (another config) or an unreadable
+            config.yaml.
+    """
+    if not (job.run_dir / "config.yaml").exists():
+        return False  # never started (or stopped before its first write)
+    run = load_run(job.run_dir)
+    if run.config is None:
+        raise RunError("; ".join(run.problems) or f"{job.run_dir}: no usable config.yaml")
+    if run.config != job.config:
+        differ = _differences(run.config.to_dict(), job.config.to_dict())
+        raise RunError(
+            f"{job.run_dir}: holds a run with a different config ({', '.join(differ)}); "
+            "use another --runs-dir or delete that folder"
+        )
+    last = job.config.train.iterations
+    return run.status == "finished" and run.iteration == last and last in run.evals
+
+
+def train_in_process(job: Job) -> bool:
+    """Train (or resume) one run here; False if it was interrupted (Ctrl-C, SIGTERM)."""
+    run = trainer.Trainer(job.config, job.run_dir).run(progress=sys.stderr.isatty())
+    return run.status == "finished"
+
+
+def _command(preset: str, job: Job) -> list[str]:
+    return [sys.executable, "-m", "rccr", "train", "--config", preset, "--out",
+            str(job.run_dir), "--no-progress", *job.overrides]  # fmt: skip
+
+
+def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: Path) -> int:
+    """Run ``rccr train`` for each job, ``workers`` at a time; returns how many failed.
+
+    Each run's output goes to ``logs/<method>_seed<k>.log``. SIGTERM or Ctrl-C stops the
+    children (each saves a checkpoint first) and re-raises KeyboardInterrupt.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    queue, running, failed = list(jobs), {}, 0
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                job = queue.pop(0)
+                log = logs / f"{job.run_dir.name}.log"
+                print(f"start {job.run_dir} (log: {log})", flush=True)
+                with open(log, "a") as handle:
+                    child = subprocess.Popen(_command(preset, job), stdout=handle,
+                                             stderr=subprocess.STDOUT)  # fmt: skip
+                running[child] = (job, log)
+            time.sleep(1.0)
+            for child in [c for c in running if c.poll() is not None]:
+                job, log = running.pop(child)
+                if child.returncode != 0:
+                    failed += 1
+                    tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
+                    print(f"FAILED {job.run_dir}: {tail[0]} (see {log})", flush=True)
+                else:
+                    print(f"done {job.run_dir}", flush=True)
+    except KeyboardInterrupt:
+        for child in running:
+            child.send_signal(signal.SIGTERM)  # the trainer saves a checkpoint, then exits
+        for child in running:
+            child.wait()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return failed
+
+
+def ensure_toy_data(data: Path, spec: ToyCitySpec | None = None) -> list[str]:
+    """Generate the toy city into ``data`` if the folder is missing; its data overrides."""
+    if not data.exists():
+        print(f"generating the toy city in {data} ...", flush=True)
+        print(make_toy_city(data, spec or ToyCitySpec(), progress=False), flush=True)
+    return [f"data.source_root={data / 'gta5'}", f"data.target_root={data / 'cityscapes'}"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--preset", default="toy", help="preset name or YAML file (default toy)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    p.add_argument("--runs-dir", type=Path, default=Path("runs/bench"))
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="toy preset: toy-city folder, generated if missing (default data/toy)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="runs trained side by side (default: 2 for toy, else 1)",
+    )
+    p.add_argument(
+        "--aggregate-only",
+        action="store_true",
+        help="train nothing; rewrite the results from the run directories",
+    )
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides for every run, e.g. train.iterations=100 (after "
+                   "`--` when they follow --seeds or --methods)")  # fmt: skip
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train what is missing, then aggregate; returns the exit status."""
+    args = _parser().parse_args(argv)
+    start = time.time()
+    command = shlex.join(["python", "benchmarks/uda_benchmark.py", *(argv or sys.argv[1:])])
+    try:
+        overrides = list(args.overrides)
+        if Path(args.preset).stem == "toy":
+            overrides = ensure_toy_data(args.data or Path("data/toy")) + overrides
+        elif args.data is not None:
+            raise ConfigError("--data: only for the toy preset; use data.source_root=... "
+                              "and data.target_root=... for real datasets")  # fmt: skip
+        jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir)
+        todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
+    except (ConfigError, RunError, DataError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to train")
+    failed, interrupted = 0, False
+    workers = args.jobs or JOBS.get(Path(args.preset).stem, 1)
+    try:
+        if workers > 1 and len(todo) > 1:
+            logs = args.runs_dir / Path(args.preset).stem / "logs"
+            failed = train_in_subprocesses(args.preset, todo, workers, logs)
+        else:
+            for job in todo:
+                print(f"train {job.run_dir}", flush=True)
+                try:
+                    if not train_in_process(job):
+                        interrupted = True
+                        break
+                except (trainer.TrainingError, RunError, DataError) as exc:
+                    failed += 1
+                    print(f"FAILED {job.run_dir}: {exc}", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+    root = args.runs_dir / Path(args.preset).stem
+    if todo:
+        uda_report.log_invocation(root, start, time.time(), len(todo), command)
+    schedule = SCHEDULES.get(Path(args.preset).stem)
+    notes = [f"Benchmark schedule of this preset, applied before the command's overrides: "
+             f"`{' '.join(schedule)}`."] if schedule else []  # fmt: skip
+    out = args.out / Path(args.preset).stem
+    written = uda_report.write_results(jobs, out, root, command, notes)
+    for path in written:
+        print(f"wrote {path}")
+    if interrupted:
+        print("interrupted: run the same command again to resume")
+        return 130
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    sys.exit(main())

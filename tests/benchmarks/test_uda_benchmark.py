@@ -1,0 +1,202 @@
+"""The UDA benchmark script, end to end on a tiny toy city (CI smoke: 1 seed, 4 iterations)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.train import Trainer
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
+OVERRIDES = [
+    *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
+    "data.crop=[32, 32]",
+    "model.width=8",
+    "train.iterations=4",
+    "train.batch_size=2",
+    "train.log_every=1",
+    "train.eval_every=2",
+    "train.checkpoint_every=2",
+    "method.bank_per_step=16",
+]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("uda_benchmark", REPO / "benchmarks" /
+                                                  "uda_benchmark.py")  # fmt: skip
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["uda_benchmark"] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("toy") / "toy"
+    make_toy_city(out, TINY, workers=1, progress=False)
+    return out
+
+
+def _args(toy: Path, root: Path, *flags: str, override: str | None = None) -> list[str]:
+    """Command-line arguments for seed 0; ``override`` comes after the tiny schedule."""
+    return ["--preset", "toy", "--seeds", "0", "--data", str(toy), "--out", str(root / "out"),
+            "--runs-dir", str(root / "runs"), *flags, "--", *OVERRIDES,
+            *([override] if override else [])]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def smoke(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every method, seed 0, trained in this process."""
+    root = tmp_path_factory.mktemp("bench")
+    assert bench.main(_args(toy, root, "--jobs", "1")) == 0
+    return root
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _eval(root: Path, method: str, iteration: int) -> dict[str, Any]:
+    path = root / "runs" / "toy" / f"{method}_seed0" / "eval" / f"iter_{iteration}.json"
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def test_main__one_row_per_run_with_the_last_checkpoint(smoke: Path) -> None:
+    rows = _rows(smoke / "out" / "toy" / "results.csv")
+    assert [r["method"] for r in rows] == list(bench.METHODS)
+    for row in rows:
+        assert row["finished"] == "True" and row["iteration"] == "4" and row["seed"] == "0"
+        scored = _eval(smoke, row["method"], 4)
+        assert float(row["mIoU19"]) == pytest.approx(scored["miou"]["mIoU19"], abs=0.005)
+        assert float(row["iou_road"]) == pytest.approx(scored["iou"][0] or float("nan"),
+                                                       abs=0.005, nan_ok=True)  # fmt: skip
+        best = max((2, 4), key=lambda i: _eval(smoke, row["method"], i)["miou"]["mIoU19"])
+        assert row["best_iteration_oracle_choice"] == str(best)
+
+
+def test_main__curves_hold_every_evaluation(smoke: Path) -> None:
+    rows = _rows(smoke / "out" / "toy" / "curves.csv")
+    assert {(r["method"], r["iteration"]) for r in rows} == {
+        (m, i) for m in bench.METHODS for i in ("2", "4")
+    }
+
+
+def test_main__markdown_table_and_gap_closed(smoke: Path) -> None:
+    text = (smoke / "out" / "toy" / "results.md").read_text()
+    rows = {r["method"]: float(r["mIoU19"]) for r in _rows(smoke / "out" / "toy" / "results.csv")}
+    table = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()
+             if line.startswith("| ") and "1 of 1" in line}  # fmt: skip
+    assert set(table) == {bench.uda_report.LABELS[m] for m in bench.METHODS}
+    gap = (rows["dacs"] - rows["source_only"]) / (rows["oracle"] - rows["source_only"]) * 100
+    assert table["DACS"][4] == f"{gap:.0f} %"
+    assert table["source-only"][4] == "0 %" and table["target-label oracle"][4] == "100 %"
+    assert "oracle choice" in text and "--seeds 0" in text
+
+
+def test_main__plot_is_a_png(smoke: Path) -> None:
+    assert (smoke / "out" / "toy" / "miou_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main__rerun_skips_finished_runs(
+    smoke: Path, toy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoints = sorted((smoke / "runs" / "toy").glob("*/checkpoints/*.pt"))
+    assert len(checkpoints) == 2 * len(bench.METHODS)
+    before = {p: p.stat().st_mtime_ns for p in checkpoints}
+    assert bench.main(_args(toy, smoke, "--jobs", "1")) == 0
+    assert "8 already finished, 0 to train" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
+
+
+@pytest.mark.parametrize("override", ["train.iterations=6", "method.temperature=0.2"])
+def test_main__refuses_a_run_directory_with_another_config(
+    smoke: Path, toy: Path, override: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _args(toy, smoke, "--methods", "rccr", "--jobs", "1", override=override)
+    assert bench.main(args) == 2
+    err = capsys.readouterr().err
+    assert "rccr_seed0" in err and override.split("=")[0] in err
+
+
+def test_main__resumes_an_interrupted_run(toy: Path, tmp_path: Path) -> None:
+    job = bench.plan("toy", ["source_only"], [0], bench.ensure_toy_data(toy) + OVERRIDES,
+                     tmp_path / "runs")[0]  # fmt: skip
+    Trainer(job.config, job.run_dir).run(progress=False, until=2)
+    args = _args(toy, tmp_path, "--methods", "source_only", "--aggregate-only")
+    assert bench.main(args) == 0
+    assert "source_only seed 0 (interrupted)" in (tmp_path / "out/toy/results.md").read_text()
+    assert bench.main(_args(toy, tmp_path, "--methods", "source_only")) == 0
+    metrics = (job.run_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iteration"] for line in metrics] == [1, 2, 3, 4]
+    assert _rows(tmp_path / "out/toy/results.csv")[0]["finished"] == "True"
+
+
+@pytest.mark.slow
+def test_main__trains_side_by_side_in_subprocesses(toy: Path, tmp_path: Path) -> None:
+    args = _args(toy, tmp_path, "--methods", "source_only", "oracle", "--jobs", "2")
+    assert bench.main(args) == 0
+    for name in ("source_only_seed0", "oracle_seed0"):
+        assert (tmp_path / "runs/toy/logs" / f"{name}.log").exists()
+        assert json.loads((tmp_path / "runs/toy" / name / "status.json").read_text())["state"] == (
+            "finished"
+        )
+    assert len(_rows(tmp_path / "out/toy/results.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("source_only", {"mode": "source_only"}),
+        ("oracle", {"mode": "oracle"}),
+        ("rccr", {"mode": "rccr", "bank": True, "momentum_head": True}),
+        ("rccr_no_bank", {"mode": "rccr", "bank": False}),
+        ("rccr_no_momentum_head", {"mode": "rccr", "momentum_head": False}),
+        ("rccr_positive_all", {"mode": "rccr", "positive_sampling": "all"}),
+        ("rccr_negative_random", {"mode": "rccr", "negative_sampling": "random"}),
+    ],
+)
+def test_plan__each_method_is_its_overrides(
+    tmp_path: Path, method: str, expected: dict[str, Any]
+) -> None:
+    jobs = bench.plan("toy", [method], [0, 2], ["train.mode=dacs"], tmp_path)
+    assert [j.run_dir for j in jobs] == [tmp_path / "toy" / f"{method}_seed{s}" for s in (0, 2)]
+    for job, seed in zip(jobs, (0, 2), strict=True):
+        config = job.config
+        assert config.train.seed == seed and config.train.iterations == 1500  # the schedule
+        assert config.train.mode == expected["mode"]  # the method wins over user overrides
+        for key, value in expected.items():
+            if key != "mode":
+                assert getattr(config.method, key) == value
+
+
+def test_ensure_toy_data__generates_only_when_missing(tmp_path: Path) -> None:
+    out = tmp_path / "toy"
+    overrides = bench.ensure_toy_data(out, TINY)
+    assert overrides == [f"data.source_root={out / 'gta5'}",
+                         f"data.target_root={out / 'cityscapes'}"]  # fmt: skip
+    stamp = (out / "toycity.json").stat().st_mtime_ns
+    bench.ensure_toy_data(out, TINY)
+    assert (out / "toycity.json").stat().st_mtime_ns == stamp
+
+
+def test_report__mean_and_sample_std() -> None:
+    mean, std = bench.uda_report._mean_std([20.0, 22.0, 27.0])
+    assert mean == pytest.approx(23.0)
+    assert std == pytest.approx(statistics.stdev([20.0, 22.0, 27.0]))
+    assert sys.modules["uda_report"] is bench.uda_report
