@@ -48,6 +48,7 @@ __all__ = [
     "iteration_files",
     "load_checkpoint",
     "load_run",
+    "read_skipped",
 ]
 
 Status = Literal["running", "finished", "interrupted", "unknown"]
@@ -153,10 +154,6 @@ class RunWriter:
     def log_skipped(self, record: dict[str, Any]) -> None:
         """Append one record (must hold "iteration" and "kind") to skipped.jsonl."""
         self._append(SKIPPED_LOG, record)
-
-    def skipped(self) -> list[dict[str, Any]]:
-        """The records of skipped.jsonl so far (a line cut short by a crash is left out)."""
-        return _read_jsonl(self.root / SKIPPED_LOG, problems=[])
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, allow_nan=True) + "\n"
@@ -305,6 +302,12 @@ def _read_jsonl(path: Path, problems: list[str]) -> list[dict[str, Any]]:
             note = " (the last line: probably being written)" if last else ""
             problems.append(f"{path}: line {number} malformed{note}: {exc}")
     return records
+
+
+def read_skipped(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a run's skipped.jsonl (none if it is missing; a line cut short by a
+    crash is left out)."""
+    return _read_jsonl(Path(run_dir) / SKIPPED_LOG, problems=[])
 
 
 def _read_metrics(run: Run) -> None:

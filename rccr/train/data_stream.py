@@ -21,15 +21,15 @@ cannot start in the middle of an epoch, which a bit-exact resume needs.)
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from rccr.data.dataset import Sample
-
 __all__ = ["DataStream"]
+
+Item = TypeVar("Item")  # a Sample, or a wrapper collated the same way (rccr.data.skipping)
 
 
 def _seed(*words: int) -> int:
@@ -75,20 +75,20 @@ class _Positions(Sampler[list[tuple[int, int]]]):
             yield batch[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
 
 
-class _Seeded(Dataset[Sample]):
+class _Seeded(Dataset[Item]):
     """Runs each item's augmentation under an RNG seeded by its stream position."""
 
-    def __init__(self, dataset: Dataset[Sample], seed: int, stream: int) -> None:
+    def __init__(self, dataset: Dataset[Item], seed: int, stream: int) -> None:
         self.dataset, self.seed, self.stream = dataset, seed, stream
 
-    def __getitem__(self, key: tuple[int, int]) -> Sample:
+    def __getitem__(self, key: tuple[int, int]) -> Item:
         position, index = key
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_seed(self.seed, self.stream, 1 << 20, position))
             return self.dataset[index]
 
 
-class DataStream:
+class DataStream(Generic[Item]):
     """An endless iterator of collated batches (``Sample`` of stacked tensors).
 
     Args:
@@ -105,7 +105,7 @@ class DataStream:
 
     def __init__(
         self,
-        dataset: Dataset[Sample],
+        dataset: Dataset[Item],
         batch_size: int,
         seed: int,
         stream: int,
@@ -125,12 +125,12 @@ class DataStream:
             # Its own generator: creating workers must not draw from torch's global RNG.
             generator=torch.Generator().manual_seed(_seed(seed, stream, start)),
         )
-        self._iterator: Iterator[Sample] | None = None
+        self._iterator: Iterator[Item] | None = None
 
-    def __iter__(self) -> DataStream:
+    def __iter__(self) -> DataStream[Item]:
         return self
 
-    def __next__(self) -> Sample:
+    def __next__(self) -> Item:
         if self._iterator is None:
             self._iterator = iter(self._loader)
         return next(self._iterator)

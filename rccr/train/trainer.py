@@ -6,12 +6,15 @@ newest checkpoint if the run directory already holds this run, and then repeats:
 1. set the poly learning rate;
 2. take this iteration's source and target batches;
 3. run the mode's step (``rccr.train.steps``), which returns the loss and its terms;
-4. stop with the term's name if any term is NaN or infinite;
+4. stop with the term's name if any term is NaN or infinite (or, with
+   ``train.nan_retries``, roll back to the last checkpoint past the batch: ``faults``);
 5. backpropagate and take an SGD step (and the teacher's EMA step);
 6. log, evaluate on target val, and checkpoint on their schedules.
 
 Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns; calling
-``train`` again with the same config continues bit for bit (on CPU).
+``train`` again with the same config continues bit for bit (on CPU), also after a kill.
+An unreadable sample stops the run naming the file, or with ``data.skip_bad`` is skipped
+and logged (``rccr.train.faults``).
 
 The forward passes run under the configured precision (``rccr.train.precision``). Launched
 by ``torchrun``, every process runs this same loop on its shard of each batch with the
@@ -40,21 +43,19 @@ from tqdm.auto import tqdm
 
 from rccr.config import Config, save_config
 from rccr.data.dataset import Sample, SegmentationDataset
+from rccr.data.skipping import Checked, ReplaceBad
 from rccr.evaluate import EvalResult, evaluate
 from rccr.runs import Run, RunError, RunWriter, load_run
 from rccr.train import checkpoint, distributed
 from rccr.train.build import build_datasets, build_model
 from rccr.train.data_stream import DataStream
+from rccr.train.faults import Faults, TrainingError, require_finite
 from rccr.train.method_steps import MethodParts, dacs_step, rccr_step
 from rccr.train.optim import build_optimizer, poly_lr, set_lr
 from rccr.train.precision import Precision
 from rccr.train.steps import StepOutput, oracle_step, source_only_step
 
 __all__ = ["Trainer", "TrainingError", "train"]
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (a loss became NaN or infinite)."""
 
 
 def _device(name: str) -> torch.device:
@@ -138,6 +139,7 @@ class Trainer:
         if state is not None:
             self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
                                                 self.precision.scaler, self.world)  # fmt: skip
+        self.faults = Faults(config, self.out, self.iteration)
         self.model, self.parts = self._wrap()
 
     def _wrap(self) -> tuple[nn.Module, MethodParts | None]:
@@ -162,13 +164,27 @@ class Trainer:
                 "choose another output folder or delete it"
             )
 
-    def _stream(self, dataset: SegmentationDataset, stream: int) -> DataStream:
-        c, world = self.config, self.world
-        return DataStream(dataset, c.train.batch_size, c.train.seed, stream, self.iteration,
-                          c.data.num_workers, pin_memory=self.device.type == "cuda",
-                          rank=world.rank, world_size=world.size)  # fmt: skip
+    def _streams(self) -> tuple[Iterator[Sample] | None, Iterator[Sample] | None]:
+        """Source and target batches from this iteration on; each mode reads only the
+        domains its step uses."""
+        mode = self.config.train.mode
+        source = self._stream(self.source_set, 0) if mode != "oracle" else None
+        target = self._stream(self.target_set, 1) if mode != "source_only" else None
+        return source, target
 
-    def _next(self, stream: DataStream | None) -> Sample | None:
+    def _stream(self, dataset: SegmentationDataset, stream: int) -> Iterator[Sample]:
+        """Batches past those skipped by roll-backs, each sample read or reported
+        (``rccr.train.faults``)."""
+        c, world = self.config, self.world
+
+        def start_at(batch: int) -> DataStream[Checked]:
+            return DataStream(ReplaceBad(dataset), c.train.batch_size, c.train.seed, stream,
+                              batch, c.data.num_workers, pin_memory=self.device.type == "cuda",
+                              rank=world.rank, world_size=world.size)  # fmt: skip
+
+        return self.faults.stream(start_at, self.iteration, ("source", "target")[stream])
+
+    def _next(self, stream: Iterator[Sample] | None) -> Sample | None:
         if stream is None:
             return None
         return _to(next(stream), self.device, self.config.train.channels_last)
@@ -212,6 +228,11 @@ class Trainer:
 
     def _save(self, writer: RunWriter | None) -> None:
         """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE."""
+        networks: dict[str, nn.Module | None] = {"student": self.student}
+        if self.method is not None:
+            for name in ("teacher", "student_head", "teacher_head"):
+                networks[name] = getattr(self.method, name)
+        require_finite(networks, self.iteration, self.out)
         state = self._state()
         if writer is None:
             return
@@ -219,8 +240,8 @@ class Trainer:
         if self.method is not None and self.method.bank is not None:
             writer.save_features(self.iteration, self.method.bank.snapshot())
 
-    def _train_step(self, source: DataStream | None, target: DataStream | None, lr: float
-                    ) -> dict[str, float]:  # fmt: skip
+    def _train_step(self, source: Iterator[Sample] | None, target: Iterator[Sample] | None,
+                    lr: float) -> dict[str, float]:  # fmt: skip
         """One SGD step; returns the loss terms (averaged over ranks), checked to be finite."""
         set_lr(self.optimizer, lr)
         with self.precision.autocast():
@@ -263,11 +284,10 @@ class Trainer:
         if writer is not None:
             writer.write_config(self.config)
             writer.truncate_metrics(self.iteration)
+            writer.remove_temporaries()  # left by a writer killed mid-write
             writer.set_status("running", self.iteration)
             self._announce()
-        # Each mode reads only the domains whose batches its step uses.
-        source = self._stream(self.source_set, 0) if cfg.mode != "oracle" else None
-        target = self._stream(self.target_set, 1) if cfg.mode != "source_only" else None
+        source, target = self._streams()
         meter = _LossMeter()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
                    disable=not progress or writer is None, unit="it")  # fmt: skip
@@ -275,14 +295,23 @@ class Trainer:
         reason = None
         try:
             with _stop_requests() as stop_reason:
+                if cfg.nan_retries and self.iteration == 0:
+                    self._save(writer)  # the state a roll-back before any checkpoint returns to
                 while self.iteration < cfg.iterations and reason is None:
                     lr = poly_lr(self.lr, self.iteration, cfg.iterations, cfg.poly_power)
-                    meter.add(self._train_step(source, target, lr))
+                    try:
+                        meter.add(self._train_step(source, target, lr))
+                    except TrainingError as error:  # a NaN: stop, or roll back past its batch
+                        self._roll_back(error, writer)
+                        source, target = self._streams()
+                        meter, bar.n = _LossMeter(), self.iteration
+                        continue
+                    self.faults.commit(self.iteration, writer)
                     bar.update()
                     done = self.iteration == cfg.iterations
                     record: dict[str, Any] = {}
                     if self.iteration % cfg.log_every == 0 or done:
-                        record |= meter.flush() | {"lr": lr}
+                        record |= meter.flush() | {"lr": lr} | self.faults.metrics()
                         bar.set_postfix({k: f"{v:.3f}" for k, v in record.items()
                                          if k.startswith("loss")}, refresh=False)  # fmt: skip
                     if _due(self.iteration, cfg.eval_every) or done:
@@ -308,6 +337,15 @@ class Trainer:
                 print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
         distributed.barrier()  # the run directory is complete before any rank reads it
         return load_run(self.out)
+
+    def _roll_back(self, error: TrainingError, writer: RunWriter | None) -> None:
+        """Continue from the newest checkpoint, past the failed step's batch, or re-raise."""
+        state = self.faults.roll_back(error, self.iteration, writer)
+        self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
+                                            self.precision.scaler, self.world)  # fmt: skip
+        if self.world.is_main:
+            warnings.warn(f"{error}; rolled back to iteration {self.iteration} and skipping "
+                          "that batch", stacklevel=3)  # fmt: skip
 
     def _evaluate(self, writer: RunWriter | None) -> dict[str, float]:
         """Rank 0 evaluates and saves the result; the other ranks wait for it."""
