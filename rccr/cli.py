@@ -7,6 +7,7 @@
     rccr data prepare {cityscapes,gta5,synthia} --root DIR [--workers N] [--list FILE]
     rccr data make-toy --out DIR [--seed S] [--num-source N] [--size 256x128] ...
     rccr demo [--data DIR] [--runs DIR]
+    rccr dashboard --runs DIR [--host 127.0.0.1] [--port 8501]
 
 Errors in the user's input (a missing folder, a bad file, a bad option) print one line per
 problem and exit with status 2; ``--debug`` shows the traceback instead.
@@ -15,6 +16,8 @@ problem and exit with status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -110,6 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--runs", type=Path, default=Path("runs"), help="runs folder")
     demo.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     demo.set_defaults(func=_run_demo)
+
+    dashboard = commands.add_parser("dashboard", help="serve the Streamlit dashboard over runs")
+    dashboard.add_argument("--runs", required=True, type=Path, help="folder of run directories")
+    dashboard.add_argument("--host", default="127.0.0.1", help="address to bind (%(default)s)")
+    dashboard.add_argument("--port", type=int, default=8501, help="port (%(default)s)")
+    dashboard.set_defaults(func=_run_dashboard)
     return parser
 
 
@@ -181,6 +190,27 @@ def _run_demo(args: argparse.Namespace) -> None:
         last = max(run.evals)
         print(f"target val, last checkpoint (iter_{last}), no selection on target labels:")
         print(run.evals[last].format_table())
+
+
+def _run_dashboard(args: argparse.Namespace) -> None:
+    # dashboard/ sits beside the package in a source checkout; a wheel does not ship it.
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    if not app.is_file():
+        raise RuntimeError(
+            f"{app}: not found; the dashboard runs from a source checkout "
+            "(git clone the repository, then pip install -e '.[dashboard]')"
+        )
+    if importlib.util.find_spec("streamlit") is None:
+        raise RuntimeError("streamlit is not installed: pip install 'rccr[dashboard]'")
+    if not args.runs.is_dir():
+        raise ValueError(f"--runs {args.runs}: folder not found (train a run into it first)")
+    command = [sys.executable, "-m", "streamlit", "run", str(app)]
+    command += ["--server.address", args.host, "--server.port", str(args.port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    env = {**os.environ, "RCCR_RUNS_ROOT": str(args.runs.resolve())}
+    print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs}; Ctrl-C stops it)")
+    sys.stdout.flush()
+    os.execve(sys.executable, command, env)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

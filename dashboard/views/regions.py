@@ -1,0 +1,210 @@
+"""Region sampling: one RCCR step on one image pair, computed live with a checkpoint."""
+
+import loaders
+import pandas as pd
+import region_images as draw
+import streamlit as st
+
+from rccr.data import DataError
+from rccr.regions import AUGMENTED, CLEAN_TARGET
+from rccr.runs import RunError
+
+st.title("Region sampling")
+st.caption(
+    "A CutMix box of the target image is pasted into a source image, then colour and blur "
+    "augmentation: the augmented image. Every feature cell inside the box is an anchor "
+    "(student embedding of the augmented image); its positive is the teacher's embedding of "
+    "the clean target at the same cell. Negatives come from other cells of both images."
+)
+found = loaders.runs_or_stop()
+usable = [r for r in found.runs if r.checkpoints and r.config and r.config.train.mode == "rccr"]
+if not usable:
+    st.info(
+        "Region sampling needs an RCCR run (`train.mode=rccr`) with a checkpoint: only RCCR "
+        "trains the projection head whose embeddings are sampled."
+    )
+    st.stop()
+
+run = loaders.pick_run(found, usable, "Run", key="regions.run")
+config = run.config
+assert config is not None
+iterations = list(run.checkpoints)
+wanted = loaders.query_int("checkpoint")
+checkpoint = st.selectbox(
+    "Checkpoint",
+    iterations,
+    index=iterations.index(wanted) if wanted in iterations else len(iterations) - 1,
+    format_func=lambda i: f"iter_{i}",
+    key="regions.checkpoint",
+)
+st.query_params["checkpoint"] = str(checkpoint)
+
+stride = 8  # DeepLab-v2's output stride; boxes and cells are multiples of it
+width, height = (side // stride * stride for side in config.data.val_size)
+data, sampling = st.columns(2)
+with data:
+    split = st.radio("Target split", ["val", "train"], horizontal=True, key="regions.split")
+    target_list = config.data.val_list if split == "val" else config.data.target_list
+    target_args = ("cityscapes", config.data.target_root, split, (width, height), target_list)
+    source_args = (config.data.source, config.data.source_root, "", (width, height))
+    source_args += (config.data.source_list,)
+    try:
+        target_set = loaders.dataset(*target_args)
+        source_set = loaders.dataset(*source_args)
+    except (DataError, OSError, ValueError) as exc:
+        st.error(
+            f"The images named in `{run.name}/config.yaml` (data.source_root = "
+            f"`{config.data.source_root}`, data.target_root = `{config.data.target_root}`) "
+            f"cannot be read: {exc}"
+        )
+        st.stop()
+    first_image = min(loaders.query_int("image") or 0, len(target_set) - 1)
+    tgt_index = st.number_input(
+        "Target image", 0, len(target_set) - 1, first_image, key="regions.target"
+    )
+    src_index = st.number_input("Source image", 0, len(source_set) - 1, 0, key="regions.source")
+    seed = st.number_input("Seed (box, augmentation, negatives)", 0, 10**6, 0, key="regions.seed")
+with sampling:
+    random_box = st.checkbox("Random box size, as in training", key="regions.random_box")
+    box_ratio = st.slider(
+        "Box area (share of the image)", 0.05, 1.0, 0.25, 0.05,
+        disabled=random_box, key="regions.box",
+    )  # fmt: skip
+    threshold = st.slider(
+        "Confidence threshold", 0.0, 1.0, config.method.confidence_threshold, 0.01,
+        key="regions.threshold",
+    )  # fmt: skip
+    positive = st.radio(
+        "Positive sampling", ["confident", "all"], horizontal=True, key="regions.positive",
+        index=["confident", "all"].index(config.method.positive_sampling),
+    )  # fmt: skip
+    negative = st.radio(
+        "Negative sampling", ["class_aware", "random"], horizontal=True, key="regions.negative",
+        index=["class_aware", "random"].index(config.method.negative_sampling),
+    )  # fmt: skip
+st.query_params["image"] = str(tgt_index)
+
+try:
+    with st.spinner(f"Running iter_{checkpoint} on CPU"):
+        sample = loaders.region_sample(
+            run.name,
+            str(found.root),
+            checkpoint,
+            (*source_args, int(src_index)),
+            (*target_args, int(tgt_index)),
+            seed=int(seed),
+            box_ratio=None if random_box else box_ratio,
+            confidence_threshold=threshold,
+            positive_sampling=positive,
+            negative_sampling=negative,
+        )
+except (RunError, DataError, ValueError, OSError) as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.info(
+    f"Checkpoint `{run.name}/checkpoints/iter_{checkpoint}.pt`; target image "
+    f"`{target_set.pairs[tgt_index].name}` ({split}, from `{config.data.target_root}`); source "
+    f"image `{source_set.pairs[src_index].name}` (from `{config.data.source_root}`); "
+    f"both at {width}x{height}."
+)
+kept = sample.anchor_kept
+metrics = st.columns(5)
+metrics[0].metric("Anchors (cells in the box)", len(kept))
+metrics[1].metric("Kept by positive sampling", int(kept.sum()))
+metrics[2].metric("Negatives drawn", len(sample.negative_labels))
+metrics[3].metric("Mean anchor-positive similarity", f"{sample.positive_similarity.mean():.2f}")
+metrics[4].metric("Contrastive loss", f"{sample.loss:.3f}")
+
+scale = draw.display_scale(width)
+target_rgb = draw.enlarge(draw.to_rgb(sample.tgt_image), scale)
+aug_rgb = draw.enlarge(draw.to_rgb(sample.aug_image), scale)
+left, right = st.columns(2)
+left.image(draw.draw_box(target_rgb, sample.box, scale), caption="Clean target image")
+right.image(
+    draw.draw_box(aug_rgb, sample.box, scale),
+    caption="Augmented image: target box pasted into the source, then colour and blur",
+)
+
+st.header("Teacher on the clean target")
+left, right = st.columns(2)
+left.image(
+    draw.grid_to_image(draw.labels_rgb(sample.pseudo_label), sample.stride, scale),
+    caption="Pseudo-labels (one per feature cell)",
+)
+right.image(
+    draw.grid_to_image(draw.confidence_rgb(sample.confidence, threshold), sample.stride, scale),
+    caption=f"Confidence (viridis; cells at or below {threshold:.2f} dimmed)",
+)
+
+st.header("Anchors and positives")
+colours = [draw.KEPT if k else draw.DROPPED for k in kept.tolist()]
+left, right = st.columns(2)
+left.image(
+    draw.shade_cells(aug_rgb, sample.anchor_cells, colours, sample.stride, scale),
+    caption="Anchors on the augmented image: green passes positive sampling, red does not",
+)
+right.image(
+    draw.shade_cells(
+        target_rgb,
+        sample.anchor_cells,
+        draw.similarity_colours(sample.positive_similarity),
+        sample.stride,
+        scale,
+        alpha=0.7,
+    ),
+    caption="Positives at the same cells of the clean target, by cosine similarity to the "
+    "anchor (magma: bright = similar)",
+)
+
+st.header("Negatives")
+anchor = st.number_input(
+    f"Anchor whose class-aware removal is shown (0 to {len(kept) - 1})",
+    0, max(len(kept) - 1, 0), 0, key="regions.anchor",
+)  # fmt: skip
+removed = sample.negative_removed[anchor] if len(kept) else sample.negative_labels < 0
+row, col = (int(v) for v in sample.anchor_cells[anchor]) if len(kept) else (0, 0)
+label = int(sample.anchor_labels[anchor]) if len(kept) else -1
+st.caption(
+    f"Anchor {anchor} at cell ({row}, {col}), pseudo-label **{loaders.class_name(label)}**. "
+    "Dots are negatives in their class colour; hollow crossed dots are removed for this "
+    "anchor by class-aware sampling (same pseudo-label)."
+)
+left, right = st.columns(2)
+for column, domain, base, title in (
+    (left, AUGMENTED, aug_rgb, "from the augmented image (student)"),
+    (right, CLEAN_TARGET, target_rgb, "from the clean target (teacher)"),
+):
+    here = sample.negative_domains == domain
+    picture = draw.mark_cells(
+        base,
+        sample.negative_cells[here],
+        sample.negative_labels[here],
+        removed[here],
+        sample.stride,
+        scale,
+    )
+    if domain == AUGMENTED and len(kept):
+        picture = draw.shade_cells(
+            picture, sample.anchor_cells[anchor : anchor + 1], [(255, 255, 255)],
+            sample.stride, scale, alpha=0.6,
+        )  # fmt: skip
+    column.image(picture, caption=f"{int(here.sum())} negatives {title}")
+
+by_class = pd.DataFrame(
+    {
+        "class": [loaders.class_name(int(k)) for k in sample.negative_labels],
+        "domain": [int(d) for d in sample.negative_domains],
+        "removed": removed.tolist(),
+    }
+)
+st.dataframe(
+    by_class.groupby("class")
+    .agg(
+        augmented=("domain", lambda d: int((d == AUGMENTED).sum())),
+        clean_target=("domain", lambda d: int((d == CLEAN_TARGET).sum())),
+        removed_for_this_anchor=("removed", "sum"),
+    )
+    .reset_index(),
+    hide_index=True,
+)

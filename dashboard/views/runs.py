@@ -1,0 +1,54 @@
+"""Runs: one row per run, a run's config, and the difference between two configs."""
+
+import loaders
+import streamlit as st
+
+from rccr.config import save_config
+from rccr.results import BEST_LABEL, config_diff, runs_table
+from rccr.runs import RunError
+
+st.title("Runs")
+found = loaders.runs_or_stop()
+
+st.dataframe(
+    runs_table(found.runs),
+    hide_index=True,
+    column_config={
+        "last mIoU": st.column_config.NumberColumn(format="%.1f"),
+        BEST_LABEL: st.column_config.NumberColumn(format="%.1f"),
+        "iterations": st.column_config.NumberColumn("iterations done"),
+    },
+)
+st.caption(
+    "**last mIoU** is the headline number: target val at the last evaluated checkpoint. "
+    "**best** picks the checkpoint with the highest target-val mIoU, which looks at target "
+    "labels: an oracle choice, shown for reference only."
+)
+
+st.header("Config")
+left, right = st.columns(2)
+with left:
+    first = loaders.pick_run(found, found.runs, "Run", key="runs.first", query="run")
+with right:
+    others = [run for run in found.runs if run is not first] or found.runs
+    second = loaders.pick_run(found, others, "Compare with", key="runs.second", query="compare")
+
+try:
+    diff = config_diff(first, second)
+except RunError as exc:
+    st.error(str(exc))
+else:
+    if first is second:
+        st.info("Only one run: nothing to compare with.")
+    elif diff.empty:
+        st.success(f"{first.name} and {second.name} have identical configs.")
+    else:
+        st.subheader(f"{len(diff)} keys differ")
+        st.dataframe(diff, hide_index=True)
+for column, run in zip((left, right), (first, second), strict=True):
+    with column:
+        if run.config is None:
+            st.error(f"{run.path / 'config.yaml'}: missing or malformed")
+        else:
+            with st.expander(f"{run.name}/config.yaml"):
+                st.code(save_config(run.config), language="yaml")

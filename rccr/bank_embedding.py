@@ -1,0 +1,237 @@
+"""A 2-D t-SNE map of a memory-bank snapshot, cached on disk by the file's content.
+
+RCCR's bank (:mod:`rccr.method.memory_bank`) holds projected features of the augmented
+images (student) and of the clean target images (teacher), with their (pseudo-)labels.
+At every checkpoint the trainer writes it to ``features/iter_<N>.npz``. A t-SNE of those
+features shows whether classes form clusters and whether the two domains mix::
+
+    snapshot = load_bank_snapshot("runs/toy-rccr/features/iter_3000.npz")
+    embedding = embed_bank(path, cache_dir="runs/.cache/tsne")   # seconds the first time
+    embedding = embed_bank(path, cache_dir="runs/.cache/tsne")   # read back from the cache
+
+The cache key is the SHA-256 of the snapshot file plus the t-SNE settings, so a rewritten
+file is never matched with an old map, and renaming or copying a run keeps its maps.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rccr.data.files import write_atomic
+from rccr.runs import RunError
+
+__all__ = ["BankEmbedding", "BankSnapshot", "TSNESettings", "embed_bank", "load_bank_snapshot"]
+
+_CACHE_VERSION = 1  # bump when the computation changes, so old maps are not reused
+_FFT_FROM = 5000  # points from which the FFT-accelerated gradient is used
+
+
+@dataclass(frozen=True)
+class BankSnapshot:
+    """The rows of a memory-bank snapshot.
+
+    Attributes:
+        features: (N, D) float32 projected features.
+        labels: (N,) int64 (pseudo-)labels (255 = ignore).
+        domain: (N,) int8, 0 = augmented image (student), 1 = clean target (teacher).
+        step: (N,) int64 iteration each row was written at.
+    """
+
+    features: np.ndarray
+    labels: np.ndarray
+    domain: np.ndarray
+    step: np.ndarray
+
+
+def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            missing = {"features", "labels", "domain", "step"} - set(arrays.files)
+            if missing:
+                raise ValueError(f"missing arrays {sorted(missing)}")
+            features = arrays["features"].astype(np.float32)
+            labels, domain, step = arrays["labels"], arrays["domain"], arrays["step"]
+    except (OSError, ValueError, EOFError) as exc:  # zipfile.BadZipFile is an OSError
+        raise RunError(f"{path}: not a memory-bank snapshot: {exc}") from exc
+    if features.ndim != 2 or features.shape[0] == 0:
+        raise RunError(f"{path}: features must be a non-empty (N, D) array, got {features.shape}")
+    n = features.shape[0]
+    for name, array in (("labels", labels), ("domain", domain), ("step", step)):
+        if array.shape != (n,):
+            raise RunError(f"{path}: {name} must have shape ({n},), got {array.shape}")
+    if not np.isfinite(features).all():
+        raise RunError(f"{path}: features contain NaN or Inf")
+    return BankSnapshot(features, labels.astype(np.int64), domain.astype(np.int8), step)
+
+
+def load_bank_snapshot(path: str | os.PathLike) -> BankSnapshot:
+    """Read ``features/iter_<N>.npz`` (no pickled objects are loaded).
+
+    Raises:
+        RunError: naming the file if it is missing, truncated or not a bank snapshot.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc}") from exc
+    return _parse_snapshot(data, path)
+
+
+@dataclass(frozen=True)
+class TSNESettings:
+    """How the map is computed (part of the cache key).
+
+    Defaults keep 10k points within about 15 s on two cores: FFT-accelerated gradients
+    (Barnes-Hut on one thread below 5000 points, where that is faster), a PCA
+    initialisation (stable across runs), and a shortened schedule (125 early-exaggeration
+    plus 250 normal iterations) that has converged at this size.
+
+    Attributes:
+        max_points: rows drawn (without replacement, by ``seed``) from a larger bank.
+        perplexity: t-SNE perplexity (lowered to fit very small banks).
+        seed: seeds the row sample and the optimisation.
+        early_iterations: iterations with early exaggeration.
+        iterations: iterations after it.
+        threads: worker threads.
+    """
+
+    max_points: int = 10_000
+    perplexity: float = 30.0
+    seed: int = 0
+    early_iterations: int = 125
+    iterations: int = 250
+    threads: int = 2
+
+    def key(self) -> str:
+        return (
+            f"n{self.max_points}-p{self.perplexity:g}-s{self.seed}"
+            f"-e{self.early_iterations}-i{self.iterations}-v{_CACHE_VERSION}"
+        )
+
+
+@dataclass(frozen=True)
+class BankEmbedding:
+    """A t-SNE map of (a sample of) one snapshot.
+
+    Attributes:
+        points: (n, 2) float32 map coordinates.
+        rows: (n,) int64 rows of the snapshot that were mapped.
+        labels, domain, step: (n,) the mapped rows' labels, domains and steps.
+        digest: SHA-256 of the snapshot file.
+        cached: whether the map was read from the cache.
+        seconds: time to compute or read it.
+        cache_note: why the map could not be cached, if it could not.
+    """
+
+    points: np.ndarray
+    rows: np.ndarray
+    labels: np.ndarray
+    domain: np.ndarray
+    step: np.ndarray
+    digest: str
+    cached: bool
+    seconds: float
+    cache_note: str | None = None
+
+
+def _tsne(features: np.ndarray, settings: TSNESettings) -> np.ndarray:
+    # openTSNE's OpenMP threads spin while they wait unless told otherwise; on a busy machine
+    # that doubled the CPU time of the gradient (benchmarks/bench_dashboard.py). Read once,
+    # when openTSNE's own libgomp loads, so it must be set before the first import.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from openTSNE import TSNE
+
+    n = features.shape[0]
+    if n < 4:
+        return np.zeros((n, 2), dtype=np.float32)  # nothing to arrange
+    # The FFT gradient has a fixed cost per iteration that only pays off on large maps;
+    # below that, Barnes-Hut on one thread is fastest (threads only add synchronisation).
+    large = n >= _FFT_FROM
+    tsne = TSNE(
+        perplexity=min(settings.perplexity, (n - 1) / 3),
+        early_exaggeration_iter=settings.early_iterations,
+        n_iter=settings.iterations,
+        negative_gradient_method="fft" if large else "bh",
+        initialization="pca",
+        n_jobs=settings.threads if large else 1,
+        random_state=settings.seed,
+    )
+    return np.asarray(tsne.fit(features), dtype=np.float32)
+
+
+def _read_cache(path: Path, n_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """(points, rows) from a cache file, or None if it is absent or unusable."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            points, rows = arrays["points"], arrays["rows"]
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+    usable = points.ndim == 2 and points.shape == (rows.shape[0], 2) and rows.ndim == 1
+    if not usable or (rows.size and (rows.min() < 0 or rows.max() >= n_rows)):
+        return None
+    return points.astype(np.float32), rows.astype(np.int64)
+
+
+def embed_bank(
+    path: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    settings: TSNESettings | None = None,
+) -> BankEmbedding:
+    """The t-SNE map of a snapshot, from ``cache_dir`` if it was computed before.
+
+    Args:
+        path: ``features/iter_<N>.npz``.
+        cache_dir: folder of cached maps (created). An unusable cache file is recomputed
+            and replaced; a cache that cannot be written is reported in ``cache_note``.
+        settings: t-SNE settings (part of the cache key).
+
+    Raises:
+        RunError: naming the file if it is not a readable bank snapshot.
+    """
+    settings = settings or TSNESettings()
+    start = time.perf_counter()
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc}") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    snapshot = _parse_snapshot(data, path)
+    n_rows = snapshot.features.shape[0]
+    cache_file = Path(cache_dir) / f"{digest}-{settings.key()}.npz"
+    found = _read_cache(cache_file, n_rows)
+    note = None
+    if found is not None:
+        points, rows = found
+    else:
+        rng = np.random.default_rng(settings.seed)
+        rows = np.arange(n_rows, dtype=np.int64)
+        if n_rows > settings.max_points:
+            rows = np.sort(rng.choice(n_rows, settings.max_points, replace=False))
+        points = _tsne(snapshot.features[rows], settings)
+        buffer = io.BytesIO()
+        np.savez(buffer, points=points, rows=rows)
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache_file, buffer.getvalue())
+        except OSError as exc:
+            note = f"{cache_file}: could not cache the map: {exc}"
+    return BankEmbedding(
+        points=points,
+        rows=rows,
+        labels=snapshot.labels[rows],
+        domain=snapshot.domain[rows],
+        step=snapshot.step[rows],
+        digest=digest,
+        cached=found is not None,
+        seconds=time.perf_counter() - start,
+        cache_note=note,
+    )
