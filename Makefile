@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rccr-installed
 
-.PHONY: setup demo test lint lab bench bench-uda clean
+.PHONY: setup demo test lint lab notebooks bench bench-uda clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,16 @@ lint: setup
 	$(BIN)/ruff format --check rccr tests data_scripts benchmarks
 	$(BIN)/mypy
 
+# JupyterLab in notebooks/ with the kernel "Python (rccr)", which is this venv's Python.
 lab: setup
+	$(BIN)/python -m ipykernel install --sys-prefix --name rccr --display-name "Python (rccr)"
 	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+# Re-execute every notebook in place, full length on the toy city (data/toy), retraining
+# the tutorial runs from scratch (runs/tutorial), so the saved outputs come from this code.
+notebooks: setup
+	rm -rf runs/tutorial
+	$(BIN)/python tests/notebooks/runner.py notebooks/*.ipynb
 
 bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py

@@ -230,7 +230,7 @@ def training_setup(
     return TrainingSetup(toy_config(toy, "rccr", overrides=gpu), runs / "rccr-cuda", reason)
 
 
-def batch(dataset: SegmentationDataset, indices: Sequence[int]) -> Sample:
+def batch(dataset: SegmentationDataset | Sequence[Sample], indices: Sequence[int]) -> Sample:
     """Stack the samples at ``indices`` into a batch, as the trainer's loader does.
 
     Returns:
