@@ -17,47 +17,19 @@ folder.
 from __future__ import annotations
 
 import argparse
-import functools
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rccr.config import load_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
-from rccr.method import memory_bank, region_contrast
 from rccr.train import Trainer
-from rccr.train import method_steps as steps
-
-_spent: dict[str, float] = {}
+from rccr.train.step_timing import StepTimer
 
 
-def _timed(kind: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            _spent[kind] = _spent.get(kind, 0.0) + time.perf_counter() - start
-
-    return wrapper
-
-
-def _instrument() -> None:
-    """Wrap RCCR's helpers, where the step looks them up, with timers."""
-    for name in ("box_cells", "gather_cells", "sample_rows"):
-        setattr(steps, name, _timed("sampling", getattr(steps, name)))
-    steps.region_contrastive_loss = _timed("loss", steps.region_contrastive_loss)
-    function = region_contrast._ChunkedInfoNCE
-    function.backward = staticmethod(_timed("loss", function.backward))  # type: ignore[method-assign]
-    bank = memory_bank.MemoryBank
-    bank.enqueue = _timed("bank", bank.enqueue)  # type: ignore[method-assign]
-    bank.contents = _timed("bank", bank.contents)  # type: ignore[method-assign]
-
-
-def _seconds_per_step(data: Path, mode: str, steps_count: int, out: Path) -> float:
+def _seconds_per_step(
+    data: Path, mode: str, steps_count: int, out: Path, timer: StepTimer
+) -> float:
     config = load_config(
         "toy",
         [
@@ -73,7 +45,7 @@ def _seconds_per_step(data: Path, mode: str, steps_count: int, out: Path) -> flo
     trainer.student.train()
     for _ in range(5):  # warm-up: allocator, first-call costs
         trainer._train_step(source, target, config.train.lr)
-    _spent.clear()
+    timer.reset()
     start = time.perf_counter()
     for _ in range(steps_count):
         trainer._train_step(source, target, config.train.lr)
@@ -85,8 +57,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="timed steps per mode")
     parser.add_argument("--data", type=Path, default=None, help="an existing toy city")
     args = parser.parse_args()
-    _instrument()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, StepTimer() as timer:
         data = args.data
         if data is None:
             data = Path(tmp) / "toy"
@@ -94,15 +65,15 @@ def main() -> None:
                                             num_target_val=8), progress=False)  # fmt: skip
         times = {}
         for mode in ("source_only", "dacs", "rccr"):
-            times[mode] = _seconds_per_step(data, mode, args.steps, Path(tmp) / "runs")
+            times[mode] = _seconds_per_step(data, mode, args.steps, Path(tmp) / "runs", timer)
             print(f"{mode:12s} {times[mode]:.4f} s/step")
         rccr_total = times["rccr"] * args.steps
         print(f"RCCR / DACS step time:        {times['rccr'] / times['dacs']:.2f}")
         print(f"DACS / source-only step time: {times['dacs'] / times['source_only']:.2f}")
         for kind in ("sampling", "bank", "loss"):
-            share = 100 * _spent.get(kind, 0.0) / rccr_total
+            share = 100 * timer.spent.get(kind, 0.0) / rccr_total
             print(f"share of the RCCR step in {kind:8s} {share:5.2f}%")
-        share = 100 * sum(_spent.values()) / rccr_total
+        share = 100 * timer.total / rccr_total
         print(f"share in sampling + bank + loss: {share:.2f}%  (target: at most 5%)")
 
 
