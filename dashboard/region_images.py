@@ -64,7 +64,7 @@ def draw_box(rgb: np.ndarray, box: tuple[int, int, int, int], scale: int) -> np.
     ImageDraw.Draw(image).rectangle(
         (left, top, left + width - 1, top + height - 1), outline=BOX, width=max(2, scale // 2)
     )
-    return np.asarray(image)
+    return np.array(image)
 
 
 def shade_cells(
@@ -83,7 +83,7 @@ def shade_cells(
         draw.rectangle(
             _cell_rect(cell, stride, scale), fill=(*colour, int(255 * alpha)), outline=colour
         )
-    return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
+    return np.array(Image.alpha_composite(base, layer).convert("RGB"))
 
 
 def similarity_colours(similarity: Tensor) -> list[tuple[int, int, int]]:
@@ -123,4 +123,4 @@ def mark_cells(
             draw.line((dot[0], dot[3], dot[2], dot[1]), fill=(0, 0, 0), width=2)
         else:
             draw.ellipse(dot, fill=colour, outline=(255, 255, 255))
-    return np.asarray(image)
+    return np.array(image)

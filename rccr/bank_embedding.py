@@ -19,6 +19,7 @@ import hashlib
 import io
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
                 raise ValueError(f"missing arrays {sorted(missing)}")
             features = arrays["features"].astype(np.float32)
             labels, domain, step = arrays["labels"], arrays["domain"], arrays["step"]
-    except (OSError, ValueError, EOFError) as exc:  # zipfile.BadZipFile is an OSError
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RunError(f"{path}: not a memory-bank snapshot: {exc}") from exc
     if features.ndim != 2 or features.shape[0] == 0:
         raise RunError(f"{path}: features must be a non-empty (N, D) array, got {features.shape}")
@@ -172,7 +173,7 @@ def _read_cache(path: Path, n_rows: int) -> tuple[np.ndarray, np.ndarray] | None
     try:
         with np.load(path, allow_pickle=False) as arrays:
             points, rows = arrays["points"], arrays["rows"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     usable = points.ndim == 2 and points.shape == (rows.shape[0], 2) and rows.ndim == 1
     if not usable or (rows.size and (rows.min() < 0 or rows.max() >= n_rows)):

@@ -106,7 +106,7 @@ st.info(
     f"Checkpoint `{run.name}/checkpoints/iter_{checkpoint}.pt`; target image "
     f"`{target_set.pairs[tgt_index].name}` ({split}, from `{config.data.target_root}`); source "
     f"image `{source_set.pairs[src_index].name}` (from `{config.data.source_root}`); "
-    f"both at {width}x{height}."
+    f"both at {width}x{height}. Positive sampling '{positive}', negative sampling '{negative}'."
 )
 kept = sample.anchor_kept
 metrics = st.columns(5)
@@ -114,7 +114,7 @@ metrics[0].metric("Anchors (cells in the box)", len(kept))
 metrics[1].metric("Kept by positive sampling", int(kept.sum()))
 metrics[2].metric("Negatives drawn", len(sample.negative_labels))
 metrics[3].metric("Mean anchor-positive similarity", f"{sample.positive_similarity.mean():.2f}")
-metrics[4].metric("Contrastive loss", f"{sample.loss:.3f}")
+metrics[4].metric("Contrastive loss", f"{round(sample.loss, 3) + 0.0:.3f}")  # no "-0.000"
 
 scale = draw.display_scale(width)
 target_rgb = draw.enlarge(draw.to_rgb(sample.tgt_image), scale)

@@ -1,0 +1,245 @@
+"""The dashboard's pages under Streamlit's AppTest, over runs made by the real trainer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rccr.data import Cityscapes
+from rccr.runs import load_run
+
+OpenPage = Callable[..., AppTest]
+PAGES = ("runs", "regions", "tsne", "iou")
+BROKEN = (
+    "missing_root",
+    "empty_root",
+    "being_written",
+    "bad_metrics",
+    "bad_eval",
+    "bad_npz",
+    "bad_checkpoint",
+    "bad_config",
+    "not_a_run",
+    "link_outside",
+    "data_gone",
+)
+MARKER = "payload-ran"  # what conftest's malicious checkpoint would create
+
+
+def _text(app: AppTest) -> str:
+    """Everything a reader sees as text: messages, headings, captions, metrics, markdown."""
+    parts: list[str] = []
+    for kind in ("error", "warning", "info", "success", "title", "header", "subheader"):
+        parts += [str(element.value) for element in getattr(app, kind)]
+    parts += [str(element.value) for element in app.caption]
+    parts += [str(element.value) for element in app.markdown]
+    parts += [f"{m.label}: {m.value}" for m in app.metric]
+    parts += [label for element in app.expander for label in [element.label]]
+    return "\n".join(parts)
+
+
+def _charts(app: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in app.get("vega_lite_chart")]
+
+
+def _clean(app: AppTest) -> AppTest:
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_app__every_page_renders_the_fixture(
+    runs_root: Path, open_page: OpenPage, page: str
+) -> None:
+    app = _clean(open_page(runs_root, page))
+    assert not app.error and not app.warning, _text(app)
+    text = _text(app)
+    if page == "runs":
+        table = app.dataframe[0].value
+        assert sorted(table["run"]) == ["dacs", "rccr"]
+        assert list(table["status"]) == ["finished"] * 2 and list(table["last at"]) == [4, 4]
+        assert sorted(table["mode"]) == ["dacs", "rccr"]
+        rccr = load_run(runs_root / "rccr")
+        row = table[table["run"] == "rccr"].iloc[0]
+        assert row["last mIoU"] == pytest.approx(rccr.evals[4].miou["mIoU19"])
+        assert "train.mode" in list(app.dataframe[1].value["key"])  # the config diff
+        assert len(app.code) == 2  # both configs
+    elif page == "iou":
+        assert len(_charts(app)) == 3
+        table = app.dataframe[0].value
+        assert table.shape == (19, 2) and len(app.download_button) == 1
+    elif page == "tsne":
+        assert len(_charts(app)) == 2
+        assert "features/iter_2.npz" in text and "features/iter_4.npz" in text
+    else:
+        assert len(app.image) == 8 and len(app.metric) == 5
+        assert "rccr/checkpoints/iter_4.pt" in text and "(val, from" in text
+
+
+def _metric(app: AppTest, label: str) -> str:
+    return next(m.value for m in app.metric if m.label.startswith(label))
+
+
+def test_runs__choosing_runs_diffs_their_configs(runs_root: Path, open_page: OpenPage) -> None:
+    app = open_page(runs_root, "runs")
+    app.selectbox(key="runs.first").select("rccr").run()
+    diff = _clean(app).dataframe[1].value
+    assert list(diff.columns) == ["key", "rccr", "dacs"]
+    assert diff.set_index("key").loc["train.mode"].tolist() == ["rccr", "dacs"]
+    assert app.query_params["run"] == "rccr"
+
+
+def test_iou__runs_checkpoint_and_heatmap_controls(runs_root: Path, open_page: OpenPage) -> None:
+    app = open_page(runs_root, "iou")
+    app.multiselect(key="iou.runs").unselect("dacs").run()
+    assert list(_clean(app).dataframe[0].value.columns) == ["rccr"]
+    app.selectbox(key="iou.checkpoint").select(2).run()
+    expected = load_run(runs_root / "rccr").evals[2].iou
+    np.testing.assert_allclose(_clean(app).dataframe[0].value["rccr"], expected)
+    app.multiselect(key="iou.runs").select("dacs").run()
+    app.selectbox(key="iou.heatmap_run").select("dacs").run()
+    heat = _charts(_clean(app))[1]
+    assert "IoU" in json.dumps(heat["encoding"]["color"])
+
+
+def test_tsne__checkpoints_colour_and_class_filter(runs_root: Path, open_page: OpenPage) -> None:
+    app = open_page(runs_root, "tsne")
+    app.radio(key="tsne.colour").set_value("domain").run()
+    assert all(c["encoding"]["color"]["field"] == "domain" for c in _charts(_clean(app)))
+    app.multiselect(key="tsne.checkpoints").unselect(2).run()
+    assert len(_charts(_clean(app))) == 1
+    present = app.multiselect(key="tsne.classes").value
+    app.multiselect(key="tsne.classes").set_value(present[:1]).run()
+    caption = next(c.value for c in _clean(app).caption if "features shown" in c.value)
+    assert caption.split(" of ")[0].endswith(str(_class_count(runs_root, present[0])))
+
+
+def _val_name(runs_root: Path, index: int) -> str:
+    return Cityscapes(runs_root.parent / "toy" / "cityscapes", "val").pairs[index].name
+
+
+def _class_count(runs_root: Path, name: str) -> int:
+    from rccr.bank_embedding import load_bank_snapshot
+    from rccr.data.labels import CLASS_NAMES
+
+    labels = load_bank_snapshot(runs_root / "rccr" / "features" / "iter_4.npz").labels
+    wanted = CLASS_NAMES.index(name) if name in CLASS_NAMES else None
+    return int((labels == wanted).sum()) if wanted is not None else int((labels >= 19).sum())
+
+
+def test_regions__sampling_controls_change_the_result(runs_root: Path, open_page: OpenPage) -> None:
+    app = open_page(runs_root, "regions")
+    app.slider(key="regions.box").set_value(1.0).run()
+    assert _metric(_clean(app), "Anchors") == "128"  # the whole 16 x 8 feature grid
+    app.radio(key="regions.positive").set_value("all").run()
+    assert _metric(_clean(app), "Kept") == "128"
+    app.radio(key="regions.positive").set_value("confident").run()
+    app.slider(key="regions.threshold").set_value(1.0).run()
+    assert _metric(_clean(app), "Kept") == "0"  # no confidence exceeds 1
+    app.radio(key="regions.negative").set_value("random").run()
+    assert _clean(app).dataframe[0].value["removed_for_this_anchor"].sum() == 0
+    app.number_input(key="regions.anchor").set_value(2).run()
+    assert "Anchor 2 at cell (0, 2)" in _text(_clean(app))  # anchors in row-major order
+    app.checkbox(key="regions.random_box").check().run()
+    app.number_input(key="regions.seed").set_value(3).run()
+    assert _metric(_clean(app), "Anchors") != "128"
+    app.selectbox(key="regions.checkpoint").select(2).run()
+    app.number_input(key="regions.target").set_value(3).run()
+    text = _text(_clean(app))
+    assert "iter_2.pt" in text and "negative sampling 'random'" in text
+    assert f"target image `{_val_name(runs_root, 3)}`" in text
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [("../rccr", "'..' is refused"), ("rccr/../../..", "'..' is refused"), ("/etc", "absolute")],
+)
+def test_app__unsafe_run_in_the_url_is_refused(
+    runs_root: Path, open_page: OpenPage, page: str, value: str, says: str
+) -> None:
+    app = _clean(open_page(runs_root, page, run=value))
+    assert any("refused" in e.value and says in e.value for e in app.error), _text(app)
+    assert app.title  # the page still shows, with its default run
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_app__absolute_path_to_a_real_run_is_refused(
+    runs_root: Path, open_page: OpenPage, page: str
+) -> None:
+    app = _clean(open_page(runs_root, page, run=str(runs_root / "rccr")))
+    assert any("absolute paths are refused" in e.value for e in app.error)
+
+
+def test_app__unknown_run_in_the_url_is_named(runs_root: Path, open_page: OpenPage) -> None:
+    app = _clean(open_page(runs_root, "iou", run="nope"))
+    assert any("no run named 'nope'" in w.value for w in app.warning)
+
+
+@pytest.mark.parametrize(
+    ("query", "expect"),
+    [
+        ({"run": "rccr", "checkpoint": "2", "image": "1"}, "iter_2.pt"),
+        ({"checkpoint": "x"}, "expected a non-negative integer"),
+        ({"image": "-1"}, "expected a non-negative integer"),
+        ({"image": "1"}, "image 1"),
+        ({"image": "999"}, "image 3"),  # past the last image: shows the last one
+    ],
+)
+def test_regions__url_parameters(
+    runs_root: Path, open_page: OpenPage, query: dict, expect: str
+) -> None:
+    if expect.startswith("image "):
+        expect = f"target image `{_val_name(runs_root, int(expect.split()[1]))}`"
+    assert expect in _text(_clean(open_page(runs_root, "regions", **query)))
+
+
+EXPECT: dict[str, dict[str, str]] = {
+    "missing_root": dict.fromkeys(PAGES, "runs folder not found"),
+    "empty_root": dict.fromkeys(PAGES, "No runs under"),
+    "being_written": {
+        "runs": "probably being written",
+        "regions": "needs an RCCR run",
+        "tsne": "No run has memory-bank snapshots",
+        "iou": "probably being written",
+    },
+    "bad_metrics": dict.fromkeys(PAGES, "metrics.jsonl: line 1 malformed"),
+    "bad_eval": dict.fromkeys(PAGES, "iter_2.json: malformed evaluation"),
+    "bad_npz": {"tsne": "iter_2.npz: not a memory-bank snapshot"},
+    "bad_checkpoint": {"regions": "iter_4.pt: not a loadable checkpoint"},
+    "bad_config": {
+        "runs": "config.yaml: missing or malformed",
+        "regions": "needs an RCCR run",
+        "tsne": "config.yaml: malformed",
+        "iou": "config.yaml: malformed",
+    },
+    "not_a_run": dict.fromkeys(PAGES, "not a run directory"),
+    "link_outside": dict.fromkeys(PAGES, "outside"),
+    "data_gone": {"regions": "toy-gone"},
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("kind", BROKEN)
+def test_app__broken_runs_get_a_clear_message(
+    broken_root: Callable[[str], Path], open_page: OpenPage, kind: str, page: str
+) -> None:
+    app = _clean(open_page(broken_root(kind), page))
+    assert app.title or app.error
+    expected = EXPECT[kind].get(page)
+    if expected is not None:
+        assert expected in _text(app), _text(app)
+
+
+def test_regions__checkpoint_code_never_runs(
+    broken_root: Callable[[str], Path], open_page: OpenPage
+) -> None:
+    root = broken_root("bad_checkpoint")
+    app = _clean(open_page(root, "regions", checkpoint="2"))
+    assert any("iter_2.pt: not a loadable checkpoint" in e.value for e in app.error)
+    assert not (root / MARKER).exists()
