@@ -5,7 +5,10 @@ or skip and log them with ``data.skip_bad``)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -313,3 +316,42 @@ def test_skip_bad__logs_and_counts_every_skip_and_stays_reproducible(
     assert [r["data/skipped"] for r in resumed.records] == counts
     _assert_same(_weights(tmp_path / "resumed"), _weights(tmp_path / "run"))
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
+
+
+def _torchrun_train(config: Config, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "c.yaml").write_text(save_config(config))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "rccr", "train", "--config", str(tmp_path / "c.yaml"),
+               "--out", str(tmp_path / "run"), "--no-progress"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("skip_bad", [True, False])
+def test_bad_sample__under_ddp_every_rank_reports(
+    toy: Path, tmp_path: Path, skip_bad: bool
+) -> None:
+    root, path = _damaged_copy(toy, tmp_path, "truncated source image")
+    config = _config(root, f"data.skip_bad={str(skip_bad).lower()}")
+    result = _torchrun_train(config, tmp_path)
+    if not skip_bad:
+        assert result.returncode != 0 and f"error: {path}: cannot read image" in result.stderr
+        for iteration, checkpoint in load_run(tmp_path / "run").checkpoints.items():
+            assert load_checkpoint(checkpoint)["iteration"] == iteration
+        return
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = load_run(tmp_path / "run")
+    index = 1  # 00002.png
+    expected = sorted(
+        step + 1
+        for rank in (0, 1)
+        for step, batch in zip(
+            range(config.train.iterations),
+            _Positions(8, config.train.batch_size, config.train.seed, 0, 0, rank, 2),
+            strict=False,
+        )
+        for _, item in batch
+        if item == index
+    )
+    assert expected and sorted(r["iteration"] for r in run.skipped) == expected
+    assert run.records[-1]["data/skipped"] == len(expected)
