@@ -80,12 +80,12 @@ def toy_spec() -> ToyCitySpec:
     return _SMOKE_SPEC if smoke() else ToyCitySpec()
 
 
-def toy_data(folder: str | os.PathLike = "../data/toy", progress: bool = True) -> ToyCitySummary:
+def toy_data(folder: str | os.PathLike = "../data/toy", progress: bool = False) -> ToyCitySummary:
     """Generate the toy city into ``folder`` unless it is already there (about 20 s on 2 cores).
 
     Args:
         folder: where the toy city goes (``smoke_path(folder)`` under smoke).
-        progress: show a progress bar while generating.
+        progress: show a progress bar (on stderr) while generating.
 
     Raises:
         FileExistsError: if ``folder`` holds something else.

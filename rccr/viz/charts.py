@@ -1,0 +1,270 @@
+"""Charts: class frequencies, IoU and mIoU, losses (also live), curves, the bank, t-SNE."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from rccr.data.labels import CLASS_NAMES, NUM_CLASSES
+from rccr.evaluate import EvalResult
+from rccr.viz.canvas import add_class_legend, class_colors, new_figure, to_numpy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rccr.runs import Run
+
+__all__ = [
+    "LiveLossPlot",
+    "bank_fill_figure",
+    "bar_figure",
+    "class_frequency_figure",
+    "histogram_figure",
+    "iou_figure",
+    "iou_table",
+    "line_figure",
+    "loss_figure",
+    "miou_figure",
+    "tsne_figure",
+]
+
+
+def class_frequency_figure(pixels: Mapping[str, Sequence[int]]) -> Figure:
+    """Share of labelled pixels per class, one bar per dataset (log scale).
+
+    Args:
+        pixels: dataset name -> 19 pixel counts (e.g. ``PrepareSummary.class_pixels``).
+    """
+    fig = new_figure(10, 3.4)
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(pixels))
+    x = np.arange(NUM_CLASSES)
+    for k, (name, counts) in enumerate(pixels.items()):
+        share = 100 * np.asarray(counts, dtype=np.float64) / max(1, int(np.sum(counts)))
+        ax.bar(x + k * width, share, width, label=name)
+    ax.set_yscale("log")
+    ax.set_xticks(x + width * (len(pixels) - 1) / 2, CLASS_NAMES, rotation=60, ha="right")
+    ax.set_ylabel("% of labelled pixels")
+    ax.legend()
+    return fig
+
+
+def iou_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
+    """Per-class IoU (rows) of each result (columns), then the mIoU rows; in percent."""
+    import pandas as pd
+
+    columns = {}
+    for name, result in results.items():
+        values = dict(zip(CLASS_NAMES, result.iou, strict=True)) | dict(result.miou)
+        columns[name] = values
+    return pd.DataFrame(columns).round(1)
+
+
+def iou_figure(results: Mapping[str, EvalResult]) -> Figure:
+    """Per-class IoU of each result as grouped bars, with each result's mIoU19 in the legend."""
+    fig = new_figure(10, 3.4)
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(results))
+    x = np.arange(NUM_CLASSES)
+    for k, (name, result) in enumerate(results.items()):
+        label = f"{name} (mIoU19 {result.miou.get('mIoU19', float('nan')):.1f})"
+        ax.bar(x + k * width, np.nan_to_num(result.iou), width, label=label)
+    ax.set_xticks(x + width * (len(results) - 1) / 2, CLASS_NAMES, rotation=60, ha="right")
+    ax.set_ylabel("IoU (%)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def miou_figure(runs: Mapping[str, Run], key: str = "mIoU19") -> Figure:
+    """``key`` on target val at every evaluated checkpoint of each run."""
+    fig = new_figure(6, 3.4)
+    ax = fig.subplots()
+    for name, run in runs.items():
+        points = sorted((i, r.miou[key]) for i, r in run.evals.items() if key in r.miou)
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=name)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(f"target val {key} (%)")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def loss_figure(records: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+    """The loss terms of ``metrics.jsonl`` records against iteration, and val mIoU if logged."""
+    evals = [(r["iteration"], v) for r in records for k, v in r.items() if k.startswith("val/")]
+    fig = new_figure(9 if evals else 6, 3.2)
+    axes = fig.subplots(1, 2 if evals else 1, squeeze=False)[0]
+    keys = sorted({k for r in records for k in r if k.startswith("loss")})
+    for key in keys:
+        points = [(r["iteration"], r[key]) for r in records if key in r]
+        axes[0].plot(*zip(*points, strict=True), label=key, marker="." if len(points) < 3 else "")
+    axes[0].set(xlabel="iteration", ylabel="loss (mean since last log)", title=title)
+    if keys:
+        axes[0].set_yscale("log")
+        axes[0].legend(fontsize="small")
+    if evals:
+        axes[1].plot(*zip(*evals, strict=True), marker="o")
+        axes[1].set(xlabel="iteration", ylabel="target val mIoU (%)")
+        axes[1].grid(alpha=0.3)
+    return fig
+
+
+class LiveLossPlot:
+    """A loss plot that redraws in place in a notebook as records arrive.
+
+    Pass it as ``on_log`` to ``rccr.train``; it shows itself on the first record and then
+    updates the same output. Outside IPython it just collects the records.
+
+    Args:
+        records: records to start from (e.g. ``run.records`` of a run being resumed).
+        title: the plot's title.
+    """
+
+    def __init__(self, records: Iterable[Mapping[str, Any]] = (), title: str = "") -> None:
+        self.records: list[Mapping[str, Any]] = list(records)
+        self.title = title
+        self._handle: Any = None
+
+    def __call__(self, record: Mapping[str, Any]) -> None:
+        self.records.append(dict(record))
+        try:
+            from IPython.display import display
+        except ImportError:
+            return
+        figure = loss_figure(self.records, self.title)
+        if self._handle is None:
+            self._handle = display(figure, display_id=True)
+        else:
+            self._handle.update(figure)
+
+
+def line_figure(
+    x: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    xlabel: str,
+    ylabel: str,
+    title: str = "",
+    logx: bool = False,
+    logy: bool = False,
+    vlines: Mapping[str, float] | None = None,
+) -> Figure:
+    """One line per series against ``x``, with optional labelled vertical lines."""
+    fig = new_figure(6, 3.2)
+    ax = fig.subplots()
+    for name, ys in series.items():
+        ax.plot(x, to_numpy(ys), label=name)
+    for k, (name, value) in enumerate((vlines or {}).items()):
+        ax.axvline(value, color=f"C{k + len(series)}", linestyle="--", label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.grid(alpha=0.3)
+    if len(series) > 1 or vlines:
+        ax.legend(fontsize="small")
+    return fig
+
+
+def histogram_figure(
+    values: Mapping[str, Any],
+    xlabel: str,
+    bins: int = 40,
+    vlines: Mapping[str, float] | None = None,
+    title: str = "",
+) -> Figure:
+    """Overlaid histograms of each array in ``values``, with optional vertical lines."""
+    fig = new_figure(6, 3.2)
+    ax = fig.subplots()
+    for name, v in values.items():
+        ax.hist(to_numpy(v).ravel(), bins=bins, alpha=0.6, label=name)
+    for k, (name, value) in enumerate((vlines or {}).items()):
+        ax.axvline(value, color=f"C{k + len(values)}", linestyle="--", label=name)
+    ax.set(xlabel=xlabel, ylabel="count", title=title)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def bar_figure(values: Mapping[str, float], xlabel: str, title: str = "") -> Figure:
+    """Horizontal bars, one per named value."""
+    fig = new_figure(6, 0.8 + 0.2 * len(values))
+    ax = fig.subplots()
+    names = list(values)
+    ax.barh(names, [values[n] for n in names])
+    ax.invert_yaxis()
+    ax.set(xlabel=xlabel, title=title)
+    return fig
+
+
+def bank_fill_figure(steps: Sequence[Any], capacity: int) -> Figure:
+    """How a memory bank fills: after each write, its rows stacked by the step that wrote them.
+
+    Args:
+        steps: per write, the ``step`` column of the bank's contents after it (the last
+            element of ``MemoryBank.contents()``), each (size,).
+        capacity: the bank's capacity, drawn as a line.
+    """
+    fig = new_figure(6, 3.2)
+    ax = fig.subplots()
+    arrays = [to_numpy(s).astype(np.int64) for s in steps]
+    written = sorted({int(v) for a in arrays for v in np.unique(a)})
+    bottom = np.zeros(len(arrays))
+    for k, step in enumerate(written):
+        counts = np.array([(a == step).sum() for a in arrays], dtype=np.float64)
+        ax.bar(
+            range(len(arrays)),
+            counts,
+            bottom=bottom,
+            color=f"C{k % 10}",
+            label=f"rows from step {step}",
+        )
+        bottom += counts
+    ax.axhline(capacity, color="black", linestyle="--", label="capacity")
+    ax.set_ylim(0, capacity * 1.15)
+    ax.set(xlabel="after write #", ylabel="rows in the bank")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))
+    return fig
+
+
+def tsne_figure(
+    points: Any,
+    labels: Any,
+    domain: Any,
+    domain_names: Sequence[str] = ("augmented image (student)", "clean target (teacher)"),
+    title: str = "",
+) -> Figure:
+    """A 2-d embedding of bank features, coloured by class (left) and by domain (right).
+
+    Args:
+        points: (N, 2) embedded coordinates.
+        labels: (N,) train ids.
+        domain: (N,) domain codes, indexing ``domain_names``.
+        domain_names: what each domain code means.
+        title: the figure's title.
+    """
+    xy, lab, dom = to_numpy(points), to_numpy(labels).astype(int), to_numpy(domain).astype(int)
+    fig = new_figure(10, 4.6)
+    by_class, by_domain = fig.subplots(1, 2)
+    by_class.scatter(xy[:, 0], xy[:, 1], c=class_colors(lab), s=3, linewidths=0)
+    by_class.set_title("by (pseudo-)label")
+    for d in np.unique(dom):
+        keep = dom == d
+        by_domain.scatter(
+            xy[keep, 0],
+            xy[keep, 1],
+            s=3,
+            alpha=0.6,
+            linewidths=0,
+            label=domain_names[d] if d < len(domain_names) else str(d),
+        )
+    by_domain.set_title("by domain")
+    by_domain.legend(markerscale=4, fontsize="small")
+    for ax in (by_class, by_domain):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    add_class_legend(fig, lab)
+    return fig
