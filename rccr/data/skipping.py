@@ -12,11 +12,15 @@ Each item carries the list of what it replaced, so the report reaches the main p
 through a ``DataLoader``, worker processes included; there the trainer decides
 (``rccr.train.faults``): stop with the first error, naming the file (the default), or log
 every skipped file to the run directory and go on (``data.skip_bad``).
+
+The validation set is never skipped over: :func:`require_readable` checks it whole before
+training starts.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from torch.utils.data import Dataset
@@ -24,7 +28,7 @@ from torch.utils.data import Dataset
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.files import DataError
 
-__all__ = ["Checked", "ReplaceBad", "replaced_samples"]
+__all__ = ["Checked", "ReplaceBad", "replaced_samples", "require_readable"]
 
 
 class Checked(NamedTuple):
@@ -81,3 +85,28 @@ def replaced_samples(batch: Checked) -> list[dict[str, str]]:
     """
     texts = [batch.replaced] if isinstance(batch.replaced, str) else batch.replaced
     return [item for text in texts for item in json.loads(text)]
+
+
+def require_readable(dataset: SegmentationDataset, threads: int = 8) -> None:
+    """Decode every item of a dataset once, untransformed, and refuse it if any is bad.
+
+    For the validation set: evaluation must score every file (skipping one would change the
+    score), so a bad one is better found before training than at the first evaluation,
+    hours later. Decoding runs in threads (image decoders release the GIL).
+
+    Raises:
+        DataError: naming the first bad file and how many more there are.
+    """
+
+    def error(index: int) -> str | None:
+        try:
+            dataset.load(index)
+        except DataError as exc:
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(threads) as pool:
+        errors = [e for e in pool.map(error, range(len(dataset))) if e is not None]
+    if errors:
+        more = f" (and {len(errors) - 1} more files)" if len(errors) > 1 else ""
+        raise DataError(f"{errors[0]}{more}; evaluation needs every file of the validation set")

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from rccr.config import Config, save_config
 from rccr.data.dataset import Sample, SegmentationDataset
-from rccr.data.skipping import Checked, ReplaceBad
+from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluate import EvalResult, evaluate
 from rccr.runs import Run, RunError, RunWriter, load_run
 from rccr.train import checkpoint, distributed
@@ -280,6 +280,8 @@ class Trainer:
             on_log: called with each record as it is appended to metrics.jsonl (rank 0).
         """
         cfg = self.config.train
+        if self.world.is_main:  # else a bad file would stop the run at its first evaluation
+            require_readable(self.val_set)
         writer = RunWriter(self.out) if self.world.is_main else None
         if writer is not None:
             writer.write_config(self.config)

@@ -3,6 +3,7 @@ reported by name through a DataLoader (worker processes included)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from torch.utils.data import DataLoader
 
 from rccr.data import GTA5, Cityscapes, DataError, JointTransform, Size
 from rccr.data.dataset import SegmentationDataset
-from rccr.data.skipping import ReplaceBad, replaced_samples
+from rccr.data.skipping import ReplaceBad, replaced_samples, require_readable
 from rccr.train.data_stream import DataStream
 
 CROP = JointTransform(crop=Size(8, 8), flip=True)
@@ -124,3 +125,17 @@ def test_replace_bad__stream_is_reproducible_with_and_without_workers(tmp_path: 
     for a, b in ((serial, again), (serial, parallel)):
         for x, y in zip(a, b, strict=True):
             assert torch.equal(x[0], y[0]) and x[1:] == y[1:]
+
+
+@pytest.mark.parametrize("bad", [[], [1], [0, 3]])
+def test_require_readable__names_the_first_bad_file_and_counts_the_rest(
+    tmp_path: Path, bad: list[int]
+) -> None:
+    ds = _cityscapes(tmp_path, per_city=2)
+    paths = [_truncate(ds, i) for i in bad]
+    if not bad:
+        require_readable(ds, threads=2)
+        return
+    more = " (and 1 more files)" if len(bad) > 1 else ""
+    with pytest.raises(DataError, match=rf"^{paths[0]}: cannot read image: .*{re.escape(more)};"):
+        require_readable(ds, threads=2)

@@ -355,3 +355,17 @@ def test_bad_sample__under_ddp_every_rank_reports(
     )
     assert expected and sorted(r["iteration"] for r in run.skipped) == expected
     assert run.records[-1]["data/skipped"] == len(expected)
+
+
+@pytest.mark.parametrize("skip_bad", ["false", "true"])
+def test_bad_validation_file__stops_before_training(
+    toy: Path, tmp_path: Path, skip_bad: str
+) -> None:
+    """Evaluation cannot skip a file (the score would change), so it is found up front."""
+    root = tmp_path / "toy"
+    shutil.copytree(toy, root)
+    path = sorted((root / "cityscapes" / "leftImg8bit" / "val").rglob("*.png"))[0]
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match=rf"^{path}: cannot read image: .*validation set$"):
+        train(_config(root, f"data.skip_bad={skip_bad}"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
