@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
-from rccr.data.labels import PALETTE, colorize
+from rccr.data.labels import CLASS_NAMES, PALETTE, colorize
 
 KEPT, DROPPED = (40, 200, 80), (230, 40, 40)  # anchors passing / failing the filter
 BOX = (255, 220, 0)
@@ -43,12 +43,42 @@ def labels_rgb(labels: Tensor) -> np.ndarray:
     return colorize(labels.numpy())
 
 
-def confidence_rgb(confidence: Tensor, threshold: float) -> np.ndarray:
-    """(h, w) confidence -> (h, w, 3) viridis; cells at or below ``threshold`` are dimmed."""
-    values = confidence.numpy()
-    rgb = colormaps["viridis"](values)[..., :3]  # (h, w, 3) floats
-    rgb[values <= threshold] *= 0.35
-    return (rgb * 255 + 0.5).astype(np.uint8)
+def confidence_image(confidence: Tensor, threshold: float, stride: int, scale: int) -> np.ndarray:
+    """(h, w) confidence in viridis at display size; cells above ``threshold`` outlined white."""
+    rgb = (colormaps["viridis"](confidence.numpy())[..., :3] * 255 + 0.5).astype(np.uint8)
+    image = Image.fromarray(grid_to_image(rgb, stride, scale))
+    draw = ImageDraw.Draw(image)
+    for cell in (confidence > threshold).nonzero():
+        draw.rectangle(_cell_rect(cell, stride, scale), outline=(255, 255, 255), width=2)
+    return np.array(image)
+
+
+def outline_cell(
+    rgb: np.ndarray, cell: Tensor, stride: int, scale: int, colour: tuple[int, int, int] = BOX
+) -> np.ndarray:
+    """One feature cell ``(row, col)`` outlined thickly (the anchor being inspected)."""
+    image = Image.fromarray(rgb)
+    ImageDraw.Draw(image).rectangle(_cell_rect(cell, stride, scale), outline=colour, width=3)
+    return np.array(image)
+
+
+def legend(labels: list[int], width: int) -> np.ndarray:
+    """Swatches of the Cityscapes colours of ``labels`` (train ids), with names, wrapped."""
+    font = ImageFont.load_default(size=15)
+    entries = [(PALETTE[k], CLASS_NAMES[k]) for k in sorted(set(labels)) if 0 <= k < len(PALETTE)]
+    row_height, x, y, placed = 24, 0, 0, []
+    for colour, name in entries:
+        item = 22 + int(font.getlength(name)) + 18
+        if x and x + item > width:
+            x, y = 0, y + row_height
+        placed.append((x, y, colour, name))
+        x += item
+    image = Image.new("RGB", (width, y + row_height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for x, y, colour, name in placed:
+        draw.rectangle((x, y + 4, x + 15, y + 19), fill=tuple(int(c) for c in colour))
+        draw.text((x + 22, y + 3), name, fill=(49, 51, 63), font=font)
+    return np.array(image)
 
 
 def _cell_rect(cell: Tensor | np.ndarray, stride: int, scale: int) -> tuple[int, int, int, int]:

@@ -48,7 +48,7 @@ __all__ = [
     "runs_table",
 ]
 
-BEST_LABEL = "best mIoU (chosen on target val: oracle)"
+BEST_LABEL = "best mIoU, chosen on target val"
 """Column name that says how the best checkpoint was picked, wherever it is shown."""
 
 
@@ -184,8 +184,8 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_RUN_COLUMNS)
 
 
-_RUN_COLUMNS = ["run", "mode", "preset", "iterations", "of", "status", "metric", "last mIoU"]
-_RUN_COLUMNS += ["last at", BEST_LABEL, "best at", "problems"]
+_RUN_COLUMNS = ["run", "mode", "status", "iterations", "of", "metric", "last mIoU", "last at"]
+_RUN_COLUMNS += [BEST_LABEL, "best at", "preset", "problems"]
 
 
 def flatten_config(config: Config) -> dict[str, Any]:

@@ -4,7 +4,11 @@ import altair as alt
 import loaders
 import streamlit as st
 
+from rccr.data.labels import CLASS_NAMES
 from rccr.results import common_iterations, iou_at, iou_by_checkpoint, iou_long, miou_curves
+
+CLASSES = list(CLASS_NAMES)
+RUN_COLOURS = alt.Scale(scheme="tableau10")  # distinct colours, one per run
 
 st.title("Per-class IoU")
 found = loaders.runs_or_stop()
@@ -30,9 +34,9 @@ st.altair_chart(
     alt.Chart(curves)
     .mark_line(point=True)
     .encode(
-        x=alt.X("iteration:Q", title="iteration"),
+        x=alt.X("iteration:Q", title="iteration", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y("mIoU:Q", title="target val mIoU (%)"),
-        color=alt.Color("run:N"),
+        color=alt.Color("run:N", scale=RUN_COLOURS),
         tooltip=["run", "iteration", "metric", alt.Tooltip("mIoU:Q", format=".2f")],
     ),
 )
@@ -44,8 +48,8 @@ st.altair_chart(
     alt.Chart(heat)
     .mark_rect()
     .encode(
-        x=alt.X("iteration:O", title="checkpoint (iteration)"),
-        y=alt.Y("class:N", sort=None, title=None),
+        x=alt.X("iteration:O", title="checkpoint (iteration)", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("class:N", sort=CLASSES, scale=alt.Scale(domain=CLASSES), title=None),
         color=alt.Color("IoU:Q", scale=alt.Scale(scheme="viridis", domain=[0, 100])),
         tooltip=["class", "iteration", alt.Tooltip("IoU:Q", format=".1f")],
     ),
@@ -66,16 +70,24 @@ st.altair_chart(
     alt.Chart(bars)
     .mark_bar()
     .encode(
-        x=alt.X("class:N", sort=None, title=None),
-        xOffset="run:N",
-        y=alt.Y("IoU:Q", title="IoU (%)", scale=alt.Scale(domain=[0, 100])),
-        color="run:N",
+        y=alt.Y("class:N", sort=CLASSES, scale=alt.Scale(domain=CLASSES), title=None),
+        yOffset="run:N",
+        x=alt.X(
+            "IoU:Q", title="IoU (%)", scale=alt.Scale(domain=[0, 100]), axis=alt.Axis(tickCount=5)
+        ),
+        color=alt.Color("run:N", scale=RUN_COLOURS),
         tooltip=["run", "class", alt.Tooltip("IoU:Q", format=".1f")],
-    ),
+    )
+    .properties(height=26 * len(CLASSES)),
 )
 
-st.header("Table")
-st.dataframe(table.style.format("{:.1f}", na_rep="-"))
+st.header("Per-class IoU at " + ("each run's last evaluation" if at is None else f"iter_{at}"))
+st.dataframe(
+    table,
+    height=35 * (len(table) + 1) + 3,  # every class without scrolling
+    column_config={name: st.column_config.NumberColumn(format="%.1f") for name in table.columns},
+)
+st.caption("None: the class is absent from both labels and predictions (IoU undefined).")
 st.download_button(
     "Download every checkpoint's IoU (CSV)",
     iou_long(runs).to_csv(index=False),

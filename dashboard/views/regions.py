@@ -82,6 +82,9 @@ with sampling:
         "Negative sampling", ["class_aware", "random"], horizontal=True, key="regions.negative",
         index=["class_aware", "random"].index(config.method.negative_sampling),
     )  # fmt: skip
+    num_negatives = st.select_slider(
+        "Negatives drawn", [16, 32, 64, 128, 256, 512], 64, key="regions.negatives"
+    )
 st.query_params["image"] = str(tgt_index)
 
 try:
@@ -97,6 +100,7 @@ try:
             confidence_threshold=threshold,
             positive_sampling=positive,
             negative_sampling=negative,
+            num_negatives=num_negatives,
         )
 except (RunError, DataError, ValueError, OSError) as exc:
     st.error(str(exc))
@@ -110,10 +114,13 @@ st.info(
 )
 kept = sample.anchor_kept
 metrics = st.columns(5)
-metrics[0].metric("Anchors (cells in the box)", len(kept))
-metrics[1].metric("Kept by positive sampling", int(kept.sum()))
-metrics[2].metric("Negatives drawn", len(sample.negative_labels))
-metrics[3].metric("Mean anchor-positive similarity", f"{sample.positive_similarity.mean():.2f}")
+metrics[0].metric("Anchors", len(kept), help="feature cells inside the box")
+metrics[1].metric("Kept", int(kept.sum()), help="anchors that pass positive sampling")
+metrics[2].metric("Negatives", len(sample.negative_labels), help="drawn from both images")
+metrics[3].metric(
+    "Similarity", f"{sample.positive_similarity.mean():.2f}",
+    help="mean cosine similarity of the anchors with their positives",
+)  # fmt: skip
 metrics[4].metric("Contrastive loss", f"{round(sample.loss, 3) + 0.0:.3f}")  # no "-0.000"
 
 scale = draw.display_scale(width)
@@ -133,9 +140,11 @@ left.image(
     caption="Pseudo-labels (one per feature cell)",
 )
 right.image(
-    draw.grid_to_image(draw.confidence_rgb(sample.confidence, threshold), sample.stride, scale),
-    caption=f"Confidence (viridis; cells at or below {threshold:.2f} dimmed)",
+    draw.confidence_image(sample.confidence, threshold, sample.stride, scale),
+    caption=f"Confidence (viridis: dark low, yellow high); white outlines: above {threshold:.2f}",
 )
+shown_labels = sample.pseudo_label.flatten().tolist() + sample.negative_labels.tolist()
+st.image(draw.legend(shown_labels, width=2 * target_rgb.shape[1]))
 
 st.header("Anchors and positives")
 colours = [draw.KEPT if k else draw.DROPPED for k in kept.tolist()]
@@ -166,9 +175,9 @@ removed = sample.negative_removed[anchor] if len(kept) else sample.negative_labe
 row, col = (int(v) for v in sample.anchor_cells[anchor]) if len(kept) else (0, 0)
 label = int(sample.anchor_labels[anchor]) if len(kept) else -1
 st.caption(
-    f"Anchor {anchor} at cell ({row}, {col}), pseudo-label **{loaders.class_name(label)}**. "
-    "Dots are negatives in their class colour; hollow crossed dots are removed for this "
-    "anchor by class-aware sampling (same pseudo-label)."
+    f"Anchor {anchor} at cell ({row}, {col}) (outlined in yellow), pseudo-label "
+    f"**{loaders.class_name(label)}**. Dots are negatives in their class colour; hollow "
+    "crossed dots are removed for this anchor by class-aware sampling (same pseudo-label)."
 )
 left, right = st.columns(2)
 for column, domain, base, title in (
@@ -185,10 +194,7 @@ for column, domain, base, title in (
         scale,
     )
     if domain == AUGMENTED and len(kept):
-        picture = draw.shade_cells(
-            picture, sample.anchor_cells[anchor : anchor + 1], [(255, 255, 255)],
-            sample.stride, scale, alpha=0.6,
-        )  # fmt: skip
+        picture = draw.outline_cell(picture, sample.anchor_cells[anchor], sample.stride, scale)
     column.image(picture, caption=f"{int(here.sum())} negatives {title}")
 
 by_class = pd.DataFrame(
@@ -203,8 +209,13 @@ st.dataframe(
     .agg(
         augmented=("domain", lambda d: int((d == AUGMENTED).sum())),
         clean_target=("domain", lambda d: int((d == CLEAN_TARGET).sum())),
-        removed_for_this_anchor=("removed", "sum"),
+        removed=("removed", "sum"),
     )
     .reset_index(),
     hide_index=True,
+    column_config={
+        "augmented": "negatives from the augmented image",
+        "clean_target": "negatives from the clean target",
+        "removed": "removed for this anchor",
+    },
 )

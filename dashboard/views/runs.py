@@ -14,15 +14,22 @@ st.dataframe(
     runs_table(found.runs),
     hide_index=True,
     column_config={
-        "last mIoU": st.column_config.NumberColumn(format="%.1f"),
-        BEST_LABEL: st.column_config.NumberColumn(format="%.1f"),
-        "iterations": st.column_config.NumberColumn("iterations done"),
+        "run": st.column_config.TextColumn(width=150),
+        "mode": st.column_config.TextColumn(width=70),
+        "status": st.column_config.TextColumn(width=85),
+        "iterations": st.column_config.NumberColumn("iterations done", width=110),
+        "of": st.column_config.NumberColumn(width=45),
+        "metric": st.column_config.TextColumn(width=70),
+        "last mIoU": st.column_config.NumberColumn(format="%.1f", width=85),
+        "last at": st.column_config.NumberColumn(width=60),
+        BEST_LABEL: st.column_config.NumberColumn(format="%.1f", width=215),
+        "best at": st.column_config.NumberColumn(width=60),
     },
 )
 st.caption(
     "**last mIoU** is the headline number: target val at the last evaluated checkpoint. "
-    "**best** picks the checkpoint with the highest target-val mIoU, which looks at target "
-    "labels: an oracle choice, shown for reference only."
+    "**best mIoU** picks the checkpoint with the highest target-val mIoU, which looks at "
+    "target labels: an oracle choice, shown for reference only."
 )
 
 st.header("Config")
@@ -43,7 +50,7 @@ else:
     elif diff.empty:
         st.success(f"{first.name} and {second.name} have identical configs.")
     else:
-        st.subheader(f"{len(diff)} keys differ")
+        st.subheader(f"{len(diff)} key differs" if len(diff) == 1 else f"{len(diff)} keys differ")
         st.dataframe(diff, hide_index=True)
 for column, run in zip((left, right), (first, second), strict=True):
     with column:

@@ -78,17 +78,21 @@ for column, (iteration, (frame, embedding)) in zip(columns, frames.items(), stri
             alt.Chart(visible)
             .mark_circle(size=14, opacity=0.7)
             .encode(
-                x=alt.X("x:Q", axis=None),
-                y=alt.Y("y:Q", axis=None),
-                color=alt.Color(f"{colour_by}:N", scale=alt.Scale(domain=domain, range=colours)),
+                x=alt.X("x:Q", axis=None, scale=alt.Scale(zero=False)),
+                y=alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False)),
+                color=alt.Color(
+                    f"{colour_by}:N",
+                    scale=alt.Scale(domain=domain, range=colours),
+                    legend=alt.Legend(orient="bottom", columns=3, labelLimit=0, title=None),
+                ),
                 tooltip=["class", "domain", "step"],
             )
-            .properties(height=420),
+            .properties(height=440),  # about as tall as the column is wide: t-SNE has no axes
         )
         how = "read from the cache" if embedding.cached else "computed"
         st.caption(
             f"`{run.name}/features/iter_{iteration}.npz`: {len(visible)} of {len(frame)} "
-            f"features shown; map {how} in {embedding.seconds:.1f} s."
+            f"features shown, coloured by {colour_by}; map {how} in {embedding.seconds:.1f} s."
         )
         if embedding.cache_note:
             st.warning(embedding.cache_note)

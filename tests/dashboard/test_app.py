@@ -77,7 +77,7 @@ def test_app__every_page_renders_the_fixture(
         assert len(_charts(app)) == 2
         assert "features/iter_2.npz" in text and "features/iter_4.npz" in text
     else:
-        assert len(app.image) == 8 and len(app.metric) == 5
+        assert len(app.image) == 9 and len(app.metric) == 5  # 8 pictures and the legend
         assert "rccr/checkpoints/iter_4.pt" in text and "(val, from" in text
 
 
@@ -142,7 +142,7 @@ def test_regions__sampling_controls_change_the_result(runs_root: Path, open_page
     app.slider(key="regions.threshold").set_value(1.0).run()
     assert _metric(_clean(app), "Kept") == "0"  # no confidence exceeds 1
     app.radio(key="regions.negative").set_value("random").run()
-    assert _clean(app).dataframe[0].value["removed_for_this_anchor"].sum() == 0
+    assert _clean(app).dataframe[0].value["removed"].sum() == 0
     app.number_input(key="regions.anchor").set_value(2).run()
     assert "Anchor 2 at cell (0, 2)" in _text(_clean(app))  # anchors in row-major order
     app.checkbox(key="regions.random_box").check().run()

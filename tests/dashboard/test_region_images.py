@@ -39,11 +39,29 @@ def test_to_rgb__clamps_and_rounds() -> None:
     np.testing.assert_array_equal(draw.to_rgb(image)[0, :, 0], [0, 0, 128, 255, 255])
 
 
-def test_confidence_rgb__dims_cells_at_or_below_the_threshold() -> None:
-    confidence = torch.tensor([[0.5, 0.5, 0.9]])
-    plain = draw.confidence_rgb(confidence, threshold=0.0).astype(int)
-    dimmed = draw.confidence_rgb(confidence, threshold=0.5).astype(int)
-    assert (dimmed[0, :2] < plain[0, :2]).all() and (dimmed[0, 2] == plain[0, 2]).all()
+@pytest.mark.parametrize("threshold", [0.0, 0.5, 0.95])
+def test_confidence_image__outlines_cells_above_the_threshold(threshold: float) -> None:
+    confidence = torch.tensor([[0.5, 0.7, 0.9]])
+    out = draw.confidence_image(confidence, threshold, stride=8, scale=1)
+    assert out.shape == (8, 24, 3)
+    for col, value in enumerate(confidence[0].tolist()):
+        corner, centre = out[0, 8 * col], out[4, 8 * col + 4]
+        assert (corner == 255).all() == (value > threshold)
+        assert not (centre == 255).all()  # the colour itself shows inside the outline
+
+
+def test_legend__one_swatch_per_class_in_its_colour() -> None:
+    out = draw.legend([13, 0, 13, 255], width=400)
+    assert out.shape[1] == 400
+    for label in (0, 13):
+        assert (out == PALETTE[label]).all(axis=-1).sum() >= 15 * 15
+    assert (out == PALETTE[1]).all(axis=-1).sum() == 0  # sidewalk was not asked for
+
+
+def test_outline_cell__frames_one_cell() -> None:
+    out = draw.outline_cell(np.zeros((16, 32, 3), np.uint8), torch.tensor([1, 2]), 8, 1)
+    assert tuple(out[8, 16]) == draw.BOX and tuple(out[15, 23]) == draw.BOX
+    assert not out[12, 20].any() and not out[:8].any()
 
 
 def test_draw_box__outlines_the_box_only() -> None:
