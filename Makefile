@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rccr-installed
 
-.PHONY: setup demo test lint lab notebooks bench bench-uda clean
+.PHONY: setup demo dashboard test lint lab notebooks bench bench-uda clean
 
 setup: $(STAMP)
 
@@ -15,15 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[all]"
 	touch $(STAMP)
 
+# Trains the toy demo, then serves the dashboard over runs/ until Ctrl-C.
 demo: setup
 	$(BIN)/rccr demo --data data/toy --runs runs
+	$(BIN)/rccr dashboard --runs runs
+
+dashboard: setup
+	$(BIN)/rccr dashboard --runs runs
 
 test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check rccr tests data_scripts benchmarks
-	$(BIN)/ruff format --check rccr tests data_scripts benchmarks
+	$(BIN)/ruff check rccr tests data_scripts benchmarks dashboard
+	$(BIN)/ruff format --check rccr tests data_scripts benchmarks dashboard
 	$(BIN)/mypy
 
 # JupyterLab in notebooks/ with the kernel "Python (rccr)", which is this venv's Python.
@@ -41,6 +46,7 @@ bench: setup
 	$(BIN)/python benchmarks/data_pipeline.py
 	$(BIN)/python benchmarks/bench_region_loss.py
 	$(BIN)/python benchmarks/bench_step.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 # The toy-city accuracy benchmark (8 methods x 3 seeds; resumes; README "Results").
 bench-uda: setup
