@@ -27,21 +27,18 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
-from rccr.config import Config, save_config
+from rccr.config import Config, ConfigError, config_from_dict
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluate import EvalResult, evaluate
@@ -54,6 +51,7 @@ from rccr.train.method_steps import MethodParts, dacs_step, rccr_step
 from rccr.train.optim import build_optimizer, poly_lr, set_lr
 from rccr.train.precision import Precision
 from rccr.train.steps import StepOutput, oracle_step, source_only_step
+from rccr.train.stopping import agreed_stop, stop_requests
 
 __all__ = ["Trainer", "TrainingError", "train"]
 
@@ -69,25 +67,6 @@ def _to(batch: Sample, device: torch.device, channels_last: bool) -> Sample:
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
     return Sample(image, batch.label.to(device, non_blocking=True), batch.name)
-
-
-@contextmanager
-def _stop_requests() -> Iterator[Callable[[], str | None]]:
-    """While active, SIGINT and SIGTERM set a flag instead of killing the process."""
-    reason: list[str] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: None
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        reason.append(signal.Signals(signum).name)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: reason[0] if reason else None
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 class Trainer:
@@ -157,8 +136,16 @@ class Trainer:
         return model, parts
 
     def _check_same_run(self) -> None:
+        """Refuse a run directory that holds another run. Configs are compared as parsed,
+        so a run written before a config key was added (it takes its default) resumes."""
         saved = self.out / "config.yaml"
-        if saved.exists() and saved.read_text() != save_config(self.config):
+        if not saved.exists():
+            return
+        try:
+            same = config_from_dict(yaml.safe_load(saved.read_text())) == self.config
+        except (OSError, yaml.YAMLError, ConfigError, AttributeError) as exc:
+            raise RunError(f"{saved}: unreadable, so this folder cannot be resumed: {exc}") from exc
+        if not same:
             raise RunError(
                 f"{self.out}: holds a run with a different config ({saved}); "
                 "choose another output folder or delete it"
@@ -296,7 +283,7 @@ class Trainer:
         self.student.train()
         reason = None
         try:
-            with _stop_requests() as stop_reason:
+            with stop_requests() as stop_reason:
                 if cfg.nan_retries and self.iteration == 0:
                     self._save(writer)  # the state a roll-back before any checkpoint returns to
                 while self.iteration < cfg.iterations and reason is None:
@@ -324,7 +311,8 @@ class Trainer:
                         if on_log is not None:
                             on_log(record)
                     early = self.iteration == until and not done
-                    reason = self._agreed_stop(stop_reason() or ("stopped" if early else None))
+                    asked = stop_reason() or ("stopped" if early else None)
+                    reason = agreed_stop(asked, self.world, self.device)
                     if _due(self.iteration, cfg.checkpoint_every) or done or reason:
                         self._save(writer)
         except BaseException:
@@ -358,16 +346,6 @@ class Trainer:
             record = {f"val/{k}": v for k, v in result.miou.items()}
         distributed.barrier()
         return record
-
-    def _agreed_stop(self, reason: str | None) -> str | None:
-        """Stop on every rank when any rank was asked to (a signal reaches ranks at different
-        steps; stopping alone would leave the others waiting in the next all-reduce)."""
-        if not self.world.distributed:
-            return reason
-        flag = torch.tensor([0.0 if reason is None else 1.0], device=self.device)
-        if distributed.all_reduce_mean(flag).item() > 0 and reason is None:
-            return "stopped on another rank"
-        return reason
 
     def _announce(self) -> None:
         """One line on how the run computes, when it is not a plain single process."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from rccr.config import Config, load_config, save_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
@@ -102,6 +103,24 @@ def test_train__other_config_in_same_folder_is_refused(toy: Path, tmp_path: Path
     train(_config(toy, "train.iterations=1"), tmp_path / "run", progress=False)
     with pytest.raises(RunError, match="different config"):
         Trainer(_config(toy, "train.iterations=2"), tmp_path / "run")
+
+
+def test_train__run_written_before_a_key_existed_resumes(toy: Path, tmp_path: Path) -> None:
+    """An older config.yaml lacks keys added since; they take their defaults on resume."""
+    config = _config(toy)
+    Trainer(config, tmp_path / "run").run(progress=False, until=2)
+    saved = tmp_path / "run" / "config.yaml"
+    data = yaml.safe_load(saved.read_text())
+    del data["train"]["precision"], data["train"]["lr_scaling"]
+    saved.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert Trainer(config, tmp_path / "run").iteration == 2
+
+
+def test_train__unreadable_config_in_the_folder_is_named(toy: Path, tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text("train: [unclosed")
+    with pytest.raises(RunError, match=r"config\.yaml: unreadable, so this folder cannot be"):
+        Trainer(_config(toy), tmp_path / "run")
 
 
 def test_train__oracle_mode_trains_on_target_labels(toy: Path, tmp_path: Path) -> None:
