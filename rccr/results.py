@@ -184,8 +184,8 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_RUN_COLUMNS)
 
 
-_RUN_COLUMNS = ["run", "mode", "status", "iterations", "of", "metric", "last mIoU", "last at"]
-_RUN_COLUMNS += [BEST_LABEL, "best at", "preset", "problems"]
+_RUN_COLUMNS = ["run", "mode", "preset", "status", "iterations", "of", "metric", "last mIoU"]
+_RUN_COLUMNS += ["last at", BEST_LABEL, "best at", "problems"]
 
 
 def flatten_config(config: Config) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PATHS = ["rccr", "tests", "data_scripts", "benchmarks"]
+PATHS = ["rccr", "tests", "data_scripts", "benchmarks", "dashboard"]
 
 
 @pytest.mark.parametrize(

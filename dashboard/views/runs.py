@@ -16,6 +16,7 @@ st.dataframe(
     column_config={
         "run": st.column_config.TextColumn(width=150),
         "mode": st.column_config.TextColumn(width=70),
+        "preset": st.column_config.TextColumn(width=110),
         "status": st.column_config.TextColumn(width=85),
         "iterations": st.column_config.NumberColumn("iterations done", width=110),
         "of": st.column_config.NumberColumn(width=45),
