@@ -7,46 +7,23 @@ from pathlib import Path
 import pytest
 import torch
 from method.naive_region_contrast import naive_region_contrastive_loss
+from tiny_toy import tiny_config
 
-from rccr.config import load_config
 from rccr.data import GTA5, JointTransform, Size
 from rccr.data.labels import IGNORE_INDEX
-from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.regions import CLEAN_TARGET, explain_regions
 from rccr.runs import RunError
 from rccr.train import Trainer
 from rccr.train.build import CheckpointModels, load_models, validation_set
 
-TINY = ToyCitySpec(num_source=6, num_target_train=6, num_target_val=2, width=64, height=32)
-
-
-def _overrides(toy: Path, mode: str) -> list[str]:
-    return [
-        f"data.source_root={toy / 'gta5'}",
-        f"data.target_root={toy / 'cityscapes'}",
-        *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-        "data.crop=[32, 32]",
-        "model.width=8",
-        f"train.mode={mode}",
-        "train.iterations=4",
-        "train.batch_size=2",
-        "train.eval_every=0",
-        "train.checkpoint_every=2",
-        "train.threads=1",
-        "method.bank_per_step=16",
-    ]
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("regions")
-    make_toy_city(root / "toy", TINY, workers=1, progress=False)
-    out = {}
+    schedule = ["train.iterations=4", "train.eval_every=0", "train.checkpoint_every=2"]
     for mode in ("rccr", "source_only"):
-        config = load_config("toy", _overrides(root / "toy", mode))
-        Trainer(config, root / mode).run(progress=False)
-        out[mode] = root / mode
-    return out
+        Trainer(tiny_config(toy, f"train.mode={mode}", *schedule), root / mode).run(progress=False)
+    return {mode: root / mode for mode in ("rccr", "source_only")}
 
 
 @pytest.fixture(scope="module")

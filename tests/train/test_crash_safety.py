@@ -14,42 +14,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_toy import tiny_config
 
-from rccr.config import Config, load_config, save_config
+from rccr.config import Config, save_config
 from rccr.data import files
-from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.runs import iteration_files, load_checkpoint, load_run
 from rccr.train import Trainer, train
 
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
 ITERATIONS = 24
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("toy") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
-
 def _config(toy: Path, *overrides: str) -> Config:
-    return load_config(
-        "toy",
-        [
-            f"data.source_root={toy / 'gta5'}",
-            f"data.target_root={toy / 'cityscapes'}",
-            *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-            "data.crop=[32, 32]",
-            "model.width=8",
-            f"train.iterations={ITERATIONS}",
-            "train.batch_size=2",
-            "train.log_every=1",
-            "train.eval_every=0",
-            "train.checkpoint_every=1",
-            "train.threads=1",
-            *overrides,
-        ],
-    )
+    schedule = [f"train.iterations={ITERATIONS}", "train.eval_every=0", "train.checkpoint_every=1"]
+    return tiny_config(toy, *schedule, *overrides)
 
 
 @pytest.fixture(scope="module")

@@ -11,34 +11,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_toy import tiny_overrides
 
 from rccr.config import load_config
-from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.runs import RunError, load_run
 from rccr.train import Trainer
 from rccr.train.data_stream import DataStream
 
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=2, width=64, height=32)
 WORKER = Path(__file__).with_name("ddp_worker.py")
 ITERATIONS, UNTIL, BANK_PER_STEP = 6, 4, 16
 
 
 def _overrides(toy: Path) -> list[str]:
-    return [
-        f"data.source_root={toy / 'gta5'}",
-        f"data.target_root={toy / 'cityscapes'}",
-        *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-        "data.crop=[32, 32]",
-        "model.width=8",
-        "train.mode=rccr",
-        f"train.iterations={ITERATIONS}",
-        "train.batch_size=2",
-        "train.log_every=1",
-        "train.eval_every=3",
-        "train.checkpoint_every=2",
-        "train.threads=1",
-        f"method.bank_per_step={BANK_PER_STEP}",
-    ]
+    return tiny_overrides(toy, "train.mode=rccr", f"train.iterations={ITERATIONS}",
+                          "train.eval_every=3", "train.checkpoint_every=2",
+                          f"method.bank_per_step={BANK_PER_STEP}")  # fmt: skip
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,16 +38,10 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ddp") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def ddp_run(toy: Path) -> tuple[Path, dict[int, dict]]:
+def ddp_run(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[int, dict]]:
     """A 2-process RCCR run stopped after UNTIL of ITERATIONS, and each rank's state."""
-    out, dump = toy.parent / "run", toy.parent / "dump"
+    root = tmp_path_factory.mktemp("ddp")
+    out, dump = root / "run", root / "dump"
     _torchrun(str(WORKER), str(out), str(dump), str(UNTIL), *_overrides(toy))
     states = {r: torch.load(dump / f"rank{r}.pt", weights_only=True) for r in (0, 1)}
     return out, states
@@ -91,10 +72,10 @@ def test_ddp__bank_holds_entries_from_both_ranks(ddp_run: tuple[Path, dict]) -> 
     assert bank["features"].shape[0] == 2 * 2 * BANK_PER_STEP * 3  # bank_steps = 3
 
 
-def test_ddp__ranks_draw_disjoint_shards_of_the_global_batch(toy: Path) -> None:
+def test_ddp__ranks_draw_disjoint_shards_of_the_global_batch(toy: Path, tmp_path: Path) -> None:
     """Rank r's batch is the r-th slice of what one process with twice the batch draws."""
     config = load_config("toy", _overrides(toy))
-    dataset = Trainer(config, toy.parent / "probe").source_set
+    dataset = Trainer(config, tmp_path / "probe").source_set
     whole = next(DataStream(dataset, 4, seed=0, stream=0, start=3))
     shards = [next(DataStream(dataset, 2, 0, 0, start=3, rank=r, world_size=2)) for r in (0, 1)]
     assert [*shards[0].name, *shards[1].name] == list(whole.name)
@@ -110,10 +91,11 @@ def test_ddp__rank_zero_alone_writes_the_run(ddp_run: tuple[Path, dict]) -> None
     assert not [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
 
 
-def test_ddp__resumes_through_the_cli(ddp_run: tuple[Path, dict], tmp_path: Path) -> None:
+def test_ddp__resumes_through_the_cli(
+    toy: Path, ddp_run: tuple[Path, dict], tmp_path: Path
+) -> None:
     out = tmp_path / "run"
     shutil.copytree(ddp_run[0], out)
-    toy = ddp_run[0].parent / "toy"
     result = _torchrun("-m", "rccr", "train", "--config", "toy", "--out", str(out),
                        *_overrides(toy))  # fmt: skip
     assert "DDP: 2 processes x batch 2 = effective batch 4" in result.stdout
@@ -126,10 +108,10 @@ def test_ddp__resumes_through_the_cli(ddp_run: tuple[Path, dict], tmp_path: Path
 
 
 def test_ddp__single_process_refuses_a_two_process_checkpoint(
-    ddp_run: tuple[Path, dict], tmp_path: Path
+    toy: Path, ddp_run: tuple[Path, dict], tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
     shutil.copytree(ddp_run[0], out)
-    config = load_config("toy", _overrides(ddp_run[0].parent / "toy"))
+    config = load_config("toy", _overrides(toy))
     with pytest.raises(RunError, match=r"written by 2 process\(es\); resume it with the same"):
         Trainer(config, out)

@@ -16,46 +16,21 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_toy import tiny_config
 
-from rccr.config import Config, load_config, save_config
+from rccr.config import Config, save_config
 from rccr.data import DataError
 from rccr.data.dataset import Sample
-from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.runs import load_checkpoint, load_run, read_skipped
 from rccr.train import Trainer, TrainingError, train
 from rccr.train import trainer as trainer_module
 from rccr.train.data_stream import _Positions
 from rccr.train.faults import first_batch
 
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=2, width=64, height=32)
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("toy") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
 
 def _config(toy: Path, *overrides: str) -> Config:
-    return load_config(
-        "toy",
-        [
-            f"data.source_root={toy / 'gta5'}",
-            f"data.target_root={toy / 'cityscapes'}",
-            *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-            "data.crop=[32, 32]",
-            "model.width=8",
-            "train.iterations=6",
-            "train.batch_size=2",
-            "train.log_every=1",
-            "train.eval_every=0",
-            "train.checkpoint_every=3",
-            "train.threads=1",
-            "method.bank_per_step=16",
-            *overrides,
-        ],
-    )
+    schedule = ["train.iterations=6", "train.eval_every=0", "train.checkpoint_every=3"]
+    return tiny_config(toy, *schedule, *overrides)
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:

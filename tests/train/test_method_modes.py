@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_toy import tiny_config
 
-from rccr.config import Config, load_config
-from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.config import Config
 from rccr.runs import load_checkpoint, load_run
 from rccr.train import Trainer, train
 
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
 ABLATIONS = {
     "rccr": [],
     "no-bank": ["method.bank=false"],
@@ -24,33 +23,9 @@ ABLATIONS = {
 }
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("toy") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
-
 def _config(toy: Path, mode: str, *overrides: str) -> Config:
-    return load_config(
-        "toy",
-        [
-            f"data.source_root={toy / 'gta5'}",
-            f"data.target_root={toy / 'cityscapes'}",
-            *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-            "data.crop=[32, 32]",
-            "model.width=8",
-            f"train.mode={mode}",
-            "train.iterations=30",
-            "train.batch_size=2",
-            "train.log_every=1",
-            "train.eval_every=0",
-            "train.checkpoint_every=15",
-            "train.threads=1",
-            "method.bank_per_step=16",
-            *overrides,
-        ],
-    )
+    schedule = ["train.iterations=30", "train.eval_every=0", "train.checkpoint_every=15"]
+    return tiny_config(toy, f"train.mode={mode}", *schedule, *overrides)
 
 
 @pytest.mark.parametrize("name", ["dacs", *ABLATIONS])

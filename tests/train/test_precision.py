@@ -6,39 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_toy import tiny_config
 
-from rccr.config import ConfigError, load_config
-from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.config import ConfigError
 from rccr.train import Trainer
 from rccr.train.precision import Precision
 
-TINY = ToyCitySpec(num_source=6, num_target_train=6, num_target_val=2, width=64, height=32)
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("precision") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
 
 def _trainer(toy: Path, out: Path, *overrides: str) -> Trainer:
-    config = load_config("toy", [
-        f"data.source_root={toy / 'gta5'}",
-        f"data.target_root={toy / 'cityscapes'}",
-        *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-        "data.crop=[32, 32]",
-        "model.width=8",
-        "train.mode=rccr",
-        "train.iterations=3",
-        "train.batch_size=2",
-        "train.log_every=1",
-        "train.eval_every=0",
-        "train.threads=1",
-        "method.bank_per_step=16",
-        *overrides,
-    ])  # fmt: skip
-    return Trainer(config, out)
+    schedule = ["train.mode=rccr", "train.iterations=3", "train.eval_every=0"]
+    return Trainer(tiny_config(toy, *schedule, *overrides), out)
 
 
 @pytest.mark.parametrize(

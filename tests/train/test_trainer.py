@@ -12,42 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from tiny_toy import tiny_config
 
-from rccr.config import Config, load_config, save_config
-from rccr.data.toycity import ToyCitySpec, make_toy_city
+from rccr.config import Config, save_config
 from rccr.runs import RunError, load_checkpoint, load_run
 from rccr.train import Trainer, TrainingError, train
 
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
-
-
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("toy") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
 
 def _config(toy: Path, *overrides: str) -> Config:
-    return load_config(
-        "toy",
-        [
-            f"data.source_root={toy / 'gta5'}",
-            f"data.target_root={toy / 'cityscapes'}",
-            "data.source_size=[64, 32]",
-            "data.target_size=[64, 32]",
-            "data.val_size=[64, 32]",
-            "data.crop=[32, 32]",
-            "model.width=8",
-            "train.iterations=6",
-            "train.batch_size=2",
-            "train.log_every=1",
-            "train.eval_every=3",
-            "train.checkpoint_every=3",
-            "train.threads=1",
-            *overrides,
-        ],
-    )
+    schedule = ["train.iterations=6", "train.eval_every=3", "train.checkpoint_every=3"]
+    return tiny_config(toy, *schedule, *overrides)
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
