@@ -161,7 +161,7 @@ def _command(preset: str, job: Job) -> list[str]:
 
 
 def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: Path) -> int:
-    """Run ``rccr train`` for each job, ``workers`` at a time; returns how many failed.
+    """Run ``rccr train`` for each job, ``workers`` at a time; returns how many did not finish.
 
     Each run's output goes to ``logs/<method>_seed<k>.log``. SIGTERM or Ctrl-C stops the
     children (each saves a checkpoint first) and re-raises KeyboardInterrupt.
@@ -190,6 +190,9 @@ def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: 
                     failed += 1
                     tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
                     print(f"FAILED {job.run_dir}: {tail[0]} (see {log})", flush=True)
+                elif not is_finished(job):  # stopped by a signal: saved, resumes next time
+                    failed += 1
+                    print(f"stopped before the end: {job.run_dir} (run again to resume)")
                 else:
                     print(f"done {job.run_dir}", flush=True)
     except KeyboardInterrupt:
@@ -256,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "and data.target_root=... for real datasets")  # fmt: skip
         jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir)
         todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
+        todo.sort(key=lambda j: not (j.run_dir / "config.yaml").exists())  # resume started first
     except (ConfigError, RunError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -239,13 +239,22 @@ def log_invocation(root: Path, start: float, end: float, trained: int, command: 
 
 
 def wall_time(root: Path) -> str:
-    """Summed wall time of the invocations that trained runs (a resumed benchmark adds up)."""
+    """Wall time of the invocations that trained runs: the union of their intervals.
+
+    A benchmark resumed over several invocations adds up; overlapping ones count once.
+    """
     path = root / "invocations.jsonl"
     if not path.exists():
         return "not recorded (no invocation of this script trained these runs)"
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    seconds = sum(r["end"] - r["start"] for r in records)
-    first = time.strftime("%Y-%m-%d %H:%M", time.gmtime(records[0]["start"]))
+    spans = sorted((r["start"], r["end"]) for r in records)
+    seconds, (begin, end) = 0.0, spans[0]
+    for start, stop in spans[1:]:
+        if start > end:
+            seconds, begin = seconds + end - begin, start
+        end = max(end, stop)
+    seconds += end - begin
+    first = time.strftime("%Y-%m-%d %H:%M", time.gmtime(spans[0][0]))
     return (f"{seconds / 60:.0f} min over {len(records)} invocation(s) of the script that "
             f"trained runs (first started {first} UTC)")  # fmt: skip
 

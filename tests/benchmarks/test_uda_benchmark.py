@@ -200,3 +200,16 @@ def test_report__mean_and_sample_std() -> None:
     assert mean == pytest.approx(23.0)
     assert std == pytest.approx(statistics.stdev([20.0, 22.0, 27.0]))
     assert sys.modules["uda_report"] is bench.uda_report
+
+
+@pytest.mark.parametrize(
+    ("spans", "minutes"),
+    [([(0, 600)], 10), ([(0, 600), (1200, 1800)], 20), ([(0, 600), (300, 900)], 15),
+     ([(0, 1800), (600, 900)], 30)],
+)  # fmt: skip
+def test_report__wall_time_is_the_union_of_invocations(
+    tmp_path: Path, spans: list[tuple[int, int]], minutes: int
+) -> None:
+    for start, end in spans:
+        bench.uda_report.log_invocation(tmp_path, start, end, 1, "cmd")
+    assert bench.uda_report.wall_time(tmp_path).startswith(f"{minutes} min over {len(spans)} ")
