@@ -12,23 +12,17 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from tiny_toy import TINY, tiny_overrides
 
-from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
-OVERRIDES = [
-    *(f"data.{k}=[64, 32]" for k in ("source_size", "target_size", "val_size")),
-    "data.crop=[32, 32]",
-    "model.width=8",
-    "train.iterations=4",
-    "train.batch_size=2",
-    "train.log_every=1",
-    "train.eval_every=2",
-    "train.checkpoint_every=2",
-    "method.bank_per_step=16",
-]
+
+
+def _overrides(toy: Path) -> list[str]:
+    """The tiny city and network, 4 iterations, evaluated and checkpointed every 2."""
+    return tiny_overrides(toy, "train.iterations=4", "train.eval_every=2",
+                          "train.checkpoint_every=2")  # fmt: skip
 
 
 def _load() -> ModuleType:
@@ -44,17 +38,10 @@ def _load() -> ModuleType:
 bench = _load()
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("toy") / "toy"
-    make_toy_city(out, TINY, workers=1, progress=False)
-    return out
-
-
 def _args(toy: Path, root: Path, *flags: str, override: str | None = None) -> list[str]:
     """Command-line arguments for seed 0; ``override`` comes after the tiny schedule."""
     return ["--preset", "toy", "--seeds", "0", "--data", str(toy), "--out", str(root / "out"),
-            "--runs-dir", str(root / "runs"), *flags, "--", *OVERRIDES,
+            "--runs-dir", str(root / "runs"), *flags, "--", *_overrides(toy),
             *([override] if override else [])]  # fmt: skip
 
 
@@ -135,7 +122,7 @@ def test_main__refuses_a_run_directory_with_another_config(
 
 
 def test_main__resumes_an_interrupted_run(toy: Path, tmp_path: Path) -> None:
-    job = bench.plan("toy", ["source_only"], [0], bench.ensure_toy_data(toy) + OVERRIDES,
+    job = bench.plan("toy", ["source_only"], [0], _overrides(toy),
                      tmp_path / "runs")[0]  # fmt: skip
     Trainer(job.config, job.run_dir).run(progress=False, until=2)
     args = _args(toy, tmp_path, "--methods", "source_only", "--aggregate-only")
