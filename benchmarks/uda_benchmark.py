@@ -263,7 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RunError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to train")
+    if args.aggregate_only:
+        print(f"{len(jobs)} runs: aggregating what their directories hold, training nothing")
+    else:
+        print(f"{len(jobs)} runs, {len(jobs) - len(todo)} already finished, {len(todo)} to train")
     failed, interrupted = 0, False
     workers = args.jobs or JOBS.get(Path(args.preset).stem, 1)
     try:

@@ -117,7 +117,8 @@ def write_csvs(scores: Sequence[RunScores], out: Path) -> list[Path]:
         rows.append(row)
         for it, res in s.evals.items():
             scored = {k: _fmt(res.miou.get(k, math.nan), 2) for k in metric_keys}
-            curves.append({"method": s.method, "seed": s.seed, "iteration": it} | scored)
+            curves.append({"method": s.method, "seed": s.seed, "finished": s.finished,
+                           "iteration": it} | scored)  # fmt: skip
     written = []
     for name, table in (("results.csv", rows), ("curves.csv", curves)):
         if table:
@@ -196,7 +197,10 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
 
 
 def plot(curves: list[dict[str, str]], metric: str, path: Path) -> Path:
-    """mIoU against iteration: the mean over seeds per method, a band from min to max."""
+    """mIoU against iteration: the mean over seeds per method, a band from min to max.
+
+    Only finished runs are drawn, so every point of a line averages the same seeds.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,20 +209,24 @@ def plot(curves: list[dict[str, str]], metric: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
     methods = list(dict.fromkeys(row["method"] for row in curves))
     for index, method in enumerate(methods):
+        rows = [r for r in curves if r["method"] == method and r["finished"] == "True"]
+        if not rows:
+            continue
         by_iter: dict[int, list[float]] = {}
-        for row in curves:
-            if row["method"] == method and row[metric]:
+        for row in rows:
+            if row[metric]:
                 by_iter.setdefault(int(row["iteration"]), []).append(float(row[metric]))
+        seeds = len({row["seed"] for row in rows})
         xs = sorted(by_iter)
         mean = [statistics.fmean(by_iter[x]) for x in xs]
         style = "--" if method.startswith("rccr_") else "-"
         line = ax.plot(xs, mean, style, marker="o", ms=3, color=f"C{index}",
-                       label=LABELS.get(method, method))[0]  # fmt: skip
+                       label=f"{LABELS.get(method, method)} ({seeds} seeds)")[0]  # fmt: skip
         low, high = [min(by_iter[x]) for x in xs], [max(by_iter[x]) for x in xs]
         ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"target-val {metric} (%)")
-    ax.set_title("mIoU against iteration: mean over seeds, band = min to max")
+    ax.set_title("Finished runs: mean over seeds, band = min to max")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
