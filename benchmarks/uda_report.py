@@ -228,7 +228,10 @@ def plot(curves: list[dict[str, str]], metric: str, path: Path) -> Path:
     ax.set_ylabel(f"target-val {metric} (%)")
     ax.set_title("Finished runs: mean over seeds, band = min to max")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    if ax.lines:
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.text(0.5, 0.5, "no finished run yet", ha="center", transform=ax.transAxes)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
