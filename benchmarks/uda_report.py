@@ -158,7 +158,7 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
         "source-only) / (oracle − source-only), from the means. The best checkpoint on target "
         "val peeks at target labels: it is an **oracle choice**, shown only for reference.",
         "",
-        f"Command: `{command}`",
+        f"Written by: `{command}`",
         "",
         *(line for note in notes for line in (note, "")),
         f"Wall time: {wall}",
@@ -249,6 +249,15 @@ def log_invocation(root: Path, start: float, end: float, trained: int, command: 
         f.write(json.dumps(record) + "\n")
 
 
+def training_commands(root: Path) -> list[str]:
+    """The distinct commands of the invocations that trained runs, in order."""
+    path = root / "invocations.jsonl"
+    if not path.exists():
+        return []
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return list(dict.fromkeys(r["command"] for r in records))
+
+
 def wall_time(root: Path) -> str:
     """Wall time of the invocations that trained runs: the union of their intervals.
 
@@ -279,7 +288,8 @@ def write_results(jobs: Sequence[JobLike], out: Path, root: Path, command: str,
     if not any(s.evals for s in scores):
         return written
     seeds = list(dict.fromkeys(s.seed for s in scores))
-    text = markdown(scores, seeds, command, wall_time(root), notes)
+    trained = [f"Trained by: `{c}`." for c in training_commands(root) if c != command]
+    text = markdown(scores, seeds, command, wall_time(root), [*trained, *notes])
     write_atomic(out / "results.md", text.encode())
     written.append(out / "results.md")
     written.append(plot(read_curves(out / "curves.csv"), scores[0].metric,

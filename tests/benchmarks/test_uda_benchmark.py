@@ -132,6 +132,10 @@ def test_main__resumes_an_interrupted_run(toy: Path, tmp_path: Path) -> None:
     metrics = (job.run_dir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["iteration"] for line in metrics] == [1, 2, 3, 4]
     assert _rows(tmp_path / "out/toy/results.csv")[0]["finished"] == "True"
+    assert bench.main(args) == 0  # aggregating again names the command that trained
+    text = (tmp_path / "out/toy/results.md").read_text()
+    assert "Written by: `python benchmarks/uda_benchmark.py" in text
+    assert "Trained by: `python benchmarks/uda_benchmark.py --preset toy" in text
 
 
 @pytest.mark.slow
