@@ -34,7 +34,7 @@ lint: setup
 # JupyterLab in notebooks/ with the kernel "Python (rccr)", which is this venv's Python.
 lab: setup
 	$(BIN)/python -m ipykernel install --sys-prefix --name rccr --display-name "Python (rccr)"
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Re-execute every notebook in place, full length on the toy city (data/toy), retraining
 # the tutorial runs from scratch (runs/tutorial), so the saved outputs come from this code.
