@@ -44,6 +44,14 @@ def _discover(root: str) -> RunsFound:
     return discover_runs(root)
 
 
+def kept_or_stop(runs: list[Run], message: str) -> list[Run]:
+    """``runs``; if there are none, ``message`` on the page and the page stops."""
+    if not runs:
+        st.info(message)
+        st.stop()
+    return runs
+
+
 def runs_or_stop() -> RunsFound:
     """The runs under the root; a clear message (and the page stops) if there are none."""
     root = runs_root()

@@ -2,15 +2,19 @@
 
 ``tests/conftest.py`` generates the city once per session (the ``toy`` fixture);
 :func:`tiny_config` points the toy preset at it with a network and batch small enough
-that a step takes milliseconds. Each test adds the schedule it needs as overrides.
+that a step takes milliseconds. Each test adds the schedule it needs as overrides. The
+resume tests compare runs with :func:`last_weights` and :func:`assert_same_tensors`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from rccr.config import Config, load_config
 from rccr.data.toycity import ToyCitySpec
+from rccr.runs import load_checkpoint, load_run
 
 TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
 
@@ -34,3 +38,15 @@ def tiny_overrides(toy: Path, *extra: str) -> list[str]:
 def tiny_config(toy: Path, *extra: str) -> Config:
     """The toy preset on the tiny city, with ``extra`` overrides (``"train.mode=rccr"``)."""
     return load_config("toy", tiny_overrides(toy, *extra))
+
+
+def last_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The student's weights in a run's newest checkpoint."""
+    return load_checkpoint(load_run(run_dir).last_checkpoint)["student"]
+
+
+def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    """Two state dicts hold the same keys and bit-identical tensors."""
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key

@@ -12,13 +12,11 @@ RUN_COLOURS = alt.Scale(scheme="tableau10")  # distinct colours, one per run
 
 st.title("Per-class IoU")
 found = loaders.runs_or_stop()
-evaluated = [run for run in found.runs if run.evals]
-if not evaluated:
-    st.info(
-        "No run has an evaluation yet: `eval/iter_N.json` is written every "
-        "`train.eval_every` iterations, at the end of training, and by `rccr eval --run DIR`."
-    )
-    st.stop()
+evaluated = loaders.kept_or_stop(
+    [run for run in found.runs if run.evals],
+    "No run has an evaluation yet: `eval/iter_N.json` is written every "
+    "`train.eval_every` iterations, at the end of training, and by `rccr eval --run DIR`.",
+)
 
 names = [run.name for run in evaluated]
 wanted = [name for name in loaders.query_names(found) if name in names]

@@ -17,13 +17,11 @@ st.caption(
     "the clean target at the same cell. Negatives come from other cells of both images."
 )
 found = loaders.runs_or_stop()
-usable = [r for r in found.runs if r.checkpoints and r.config and r.config.train.mode == "rccr"]
-if not usable:
-    st.info(
-        "Region sampling needs an RCCR run (`train.mode=rccr`) with a checkpoint: only RCCR "
-        "trains the projection head whose embeddings are sampled."
-    )
-    st.stop()
+usable = loaders.kept_or_stop(
+    [r for r in found.runs if r.checkpoints and r.config and r.config.train.mode == "rccr"],
+    "Region sampling needs an RCCR run (`train.mode=rccr`) with a checkpoint: only RCCR "
+    "trains the projection head whose embeddings are sampled.",
+)
 
 run = loaders.pick_run(found, usable, "Run", key="regions.run")
 config = run.config

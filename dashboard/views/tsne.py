@@ -15,13 +15,11 @@ st.caption(
     "two domains mixed inside each, are what the contrastive loss works towards."
 )
 found = loaders.runs_or_stop()
-with_bank = [run for run in found.runs if run.features]
-if not with_bank:
-    st.info(
-        "No run has memory-bank snapshots: RCCR runs (`train.mode=rccr`) write "
-        "`features/iter_N.npz` at each checkpoint."
-    )
-    st.stop()
+with_bank = loaders.kept_or_stop(
+    [run for run in found.runs if run.features],
+    "No run has memory-bank snapshots: RCCR runs (`train.mode=rccr`) write "
+    "`features/iter_N.npz` at each checkpoint.",
+)
 
 run = loaders.pick_run(found, with_bank, "Run", key="tsne.run")
 iterations = list(run.features)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_toy import tiny_config
+from tiny_toy import assert_same_tensors, tiny_config
 
 from rccr.config import Config, save_config
 from rccr.data import files
@@ -35,12 +35,6 @@ def straight(toy: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, t
     out = tmp_path_factory.mktemp("straight") / "run"
     run = train(_config(toy), out, progress=False)
     return load_checkpoint(run.checkpoints[ITERATIONS])["student"]
-
-
-def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def _temporaries(out: Path) -> list[Path]:
@@ -108,7 +102,7 @@ def test_sigkill__resumes_from_a_complete_checkpoint_bit_exact(
     assert run.status == "finished" and run.iteration == ITERATIONS
     assert [r["iteration"] for r in run.records] == list(range(1, ITERATIONS + 1))
     assert not _temporaries(out), "a killed write's temporary file was left behind"
-    _assert_same(load_checkpoint(run.checkpoints[ITERATIONS])["student"], straight)
+    assert_same_tensors(load_checkpoint(run.checkpoints[ITERATIONS])["student"], straight)
 
 
 class _no_warnings:
@@ -158,7 +152,7 @@ def test_full_disk__checkpoint_write_fails_cleanly_and_the_run_resumes(
     done = resumed.run(progress=False)
     assert done.status == "finished" and list(done.checkpoints) == [8, 16, 24]
     assert [r["iteration"] for r in done.records] == list(range(1, ITERATIONS + 1))
-    _assert_same(load_checkpoint(done.checkpoints[24])["student"], straight)
+    assert_same_tensors(load_checkpoint(done.checkpoints[24])["student"], straight)
 
 
 class _FullDiskFile:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_toy import tiny_config
+from tiny_toy import assert_same_tensors, last_weights, tiny_config
 
 from rccr.config import Config, save_config
 from rccr.data import DataError
@@ -31,16 +31,6 @@ from rccr.train.faults import first_batch
 def _config(toy: Path, *overrides: str) -> Config:
     schedule = ["train.iterations=6", "train.eval_every=0", "train.checkpoint_every=3"]
     return tiny_config(toy, *schedule, *overrides)
-
-
-def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(load_run(run_dir).last_checkpoint)["student"]
-
-
-def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 class _Poison:
@@ -136,7 +126,7 @@ def test_nan_retries__rolls_back_from_disk_and_skips_the_batch(
     resumed = Trainer(config, tmp_path / "resumed")
     assert resumed.iteration == 5 and resumed.faults.batches == [4]
     done = resumed.run(progress=False)
-    _assert_same(_weights(tmp_path / "resumed"), _weights(tmp_path / "run"))
+    assert_same_tensors(last_weights(tmp_path / "resumed"), last_weights(tmp_path / "run"))
     # The same log (the error names each run's own folder).
     assert json.dumps(done.skipped).replace("resumed", "run") == json.dumps(run.skipped)
     assert [r["iteration"] for r in done.records] == [1, 2, 3, 4, 5, 6]
@@ -289,7 +279,7 @@ def test_skip_bad__logs_and_counts_every_skip_and_stays_reproducible(
     resumed = Trainer(config, tmp_path / "resumed").run(progress=False)
     assert resumed.skipped == run.skipped
     assert [r["data/skipped"] for r in resumed.records] == counts
-    _assert_same(_weights(tmp_path / "resumed"), _weights(tmp_path / "run"))
+    assert_same_tensors(last_weights(tmp_path / "resumed"), last_weights(tmp_path / "run"))
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from tiny_toy import tiny_config
+from tiny_toy import assert_same_tensors, last_weights, tiny_config
 
 from rccr.config import Config, save_config
 from rccr.runs import RunError, load_checkpoint, load_run
@@ -22,16 +22,6 @@ from rccr.train import Trainer, TrainingError, train
 def _config(toy: Path, *overrides: str) -> Config:
     schedule = ["train.iterations=6", "train.eval_every=3", "train.checkpoint_every=3"]
     return tiny_config(toy, *schedule, *overrides)
-
-
-def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(load_run(run_dir).last_checkpoint)["student"]
-
-
-def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 def test_train__writes_the_run_directory(toy: Path, tmp_path: Path) -> None:
@@ -52,8 +42,8 @@ def test_train__same_seed_same_weights_other_seed_differs(toy: Path, tmp_path: P
     train(_config(toy), tmp_path / "a", progress=False)
     train(_config(toy), tmp_path / "b", progress=False)
     train(_config(toy, "train.seed=1"), tmp_path / "c", progress=False)
-    _assert_same(_weights(tmp_path / "a"), _weights(tmp_path / "b"))
-    a, c = _weights(tmp_path / "a"), _weights(tmp_path / "c")
+    assert_same_tensors(last_weights(tmp_path / "a"), last_weights(tmp_path / "b"))
+    a, c = last_weights(tmp_path / "a"), last_weights(tmp_path / "c")
     assert any(not torch.equal(a[key], c[key]) for key in a)
 
 
@@ -66,7 +56,7 @@ def test_train__resume_is_bit_exact(toy: Path, tmp_path: Path) -> None:
     assert resumed.iteration == 3
     done = resumed.run(progress=False)
     assert done.status == "finished"
-    _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
+    assert_same_tensors(last_weights(tmp_path / "straight"), last_weights(tmp_path / "resumed"))
     its = [r["iteration"] for r in done.records]
     assert its == [r["iteration"] for r in straight.records] == [1, 2, 3, 4, 5, 6]
     for a, b in zip(straight.records, done.records, strict=True):
