@@ -33,6 +33,7 @@ LABELS = {
     "rccr_positive_all": "RCCR, positive sampling: all",
     "rccr_negative_random": "RCCR, negative sampling: random",
     "oracle": "target-label oracle",
+    "rccr_no_contrast": "RCCR, contrastive weight 0 (control)",
 }
 
 

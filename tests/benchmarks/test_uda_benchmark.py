@@ -66,7 +66,8 @@ def _eval(root: Path, method: str, iteration: int) -> dict[str, Any]:
 
 def test_main__one_row_per_run_with_the_last_checkpoint(smoke: Path) -> None:
     rows = _rows(smoke / "out" / "toy" / "results.csv")
-    assert [r["method"] for r in rows] == list(bench.METHODS)
+    assert [r["method"] for r in rows] == bench.DEFAULT_METHODS
+    assert "rccr_no_contrast" not in bench.DEFAULT_METHODS
     for row in rows:
         assert row["finished"] == "True" and row["iteration"] == "4" and row["seed"] == "0"
         scored = _eval(smoke, row["method"], 4)
@@ -80,7 +81,7 @@ def test_main__one_row_per_run_with_the_last_checkpoint(smoke: Path) -> None:
 def test_main__curves_hold_every_evaluation(smoke: Path) -> None:
     rows = _rows(smoke / "out" / "toy" / "curves.csv")
     assert {(r["method"], r["iteration"]) for r in rows} == {
-        (m, i) for m in bench.METHODS for i in ("2", "4")
+        (m, i) for m in bench.DEFAULT_METHODS for i in ("2", "4")
     }
 
 
@@ -89,7 +90,7 @@ def test_main__markdown_table_and_gap_closed(smoke: Path) -> None:
     rows = {r["method"]: float(r["mIoU19"]) for r in _rows(smoke / "out" / "toy" / "results.csv")}
     table = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines()
              if line.startswith("| ") and "1 of 1" in line}  # fmt: skip
-    assert set(table) == {bench.uda_report.LABELS[m] for m in bench.METHODS}
+    assert set(table) == {bench.uda_report.LABELS[m] for m in bench.DEFAULT_METHODS}
     gap = (rows["dacs"] - rows["source_only"]) / (rows["oracle"] - rows["source_only"]) * 100
     assert table["DACS"][4] == f"{gap:.0f} %"
     assert table["source-only"][4] == "0 %" and table["target-label oracle"][4] == "100 %"
@@ -104,7 +105,7 @@ def test_main__rerun_skips_finished_runs(
     smoke: Path, toy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checkpoints = sorted((smoke / "runs" / "toy").glob("*/checkpoints/*.pt"))
-    assert len(checkpoints) == 2 * len(bench.METHODS)
+    assert len(checkpoints) == 2 * len(bench.DEFAULT_METHODS)
     before = {p: p.stat().st_mtime_ns for p in checkpoints}
     assert bench.main(_args(toy, smoke, "--jobs", "1")) == 0
     assert "8 already finished, 0 to train" in capsys.readouterr().out
@@ -160,6 +161,7 @@ def test_main__trains_side_by_side_in_subprocesses(toy: Path, tmp_path: Path) ->
         ("rccr_no_momentum_head", {"mode": "rccr", "momentum_head": False}),
         ("rccr_positive_all", {"mode": "rccr", "positive_sampling": "all"}),
         ("rccr_negative_random", {"mode": "rccr", "negative_sampling": "random"}),
+        ("rccr_no_contrast", {"mode": "rccr", "contrast_weight": 0.0}),
     ],
 )
 def test_plan__each_method_is_its_overrides(
