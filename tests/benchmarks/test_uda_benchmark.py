@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from tiny_toy import TINY, tiny_overrides
 
+from rccr.config import load_config
+from rccr.data.files import DataError
 from rccr.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +173,7 @@ def test_plan__each_method_is_its_overrides(
     assert [j.run_dir for j in jobs] == [tmp_path / "toy" / f"{method}_seed{s}" for s in (0, 2)]
     for job, seed in zip(jobs, (0, 2), strict=True):
         config = job.config
-        assert config.train.seed == seed and config.train.iterations == 1500  # the schedule
+        assert config.train.seed == seed and config.train.iterations == 6000  # the schedule
         assert config.train.mode == expected["mode"]  # the method wins over user overrides
         for key, value in expected.items():
             if key != "mode":
@@ -186,6 +188,43 @@ def test_ensure_toy_data__generates_only_when_missing(tmp_path: Path) -> None:
     stamp = (out / "toycity.json").stat().st_mtime_ns
     bench.ensure_toy_data(out, TINY)
     assert (out / "toycity.json").stat().st_mtime_ns == stamp
+
+
+def test_main__dev_scores_new_target_images_with_the_same_training_data(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "toy"
+    bench.ensure_toy_data(data, TINY)
+    schedule = [o for o in _overrides(data) if not o.startswith(("data.source_root",
+                                                                 "data.target_root"))]  # fmt: skip
+    args = ["--preset", "toy", "--seeds", "0", "--methods", "source_only", "--dev", "--data",
+            str(data), "--out", str(tmp_path / "out"), "--runs-dir", str(tmp_path / "runs"),
+            "--jobs", "1", "--", *schedule]  # fmt: skip
+    assert bench.main(args) == 0
+    dev = tmp_path / "toy-dev" / "cityscapes"
+    run = tmp_path / "runs" / "toy-dev" / "source_only_seed0"
+    assert load_config(str(run / "config.yaml")).data.target_root == str(dev)
+    assert _rows(tmp_path / "out" / "toy-dev" / "results.csv")[0]["finished"] == "True"
+    for kind in ("leftImg8bit", "gtFine"):
+        assert (dev / kind / "train").resolve() == (data / "cityscapes" / kind / "train").resolve()
+    dev_val = sorted((dev / "leftImg8bit" / "val").rglob("*.png"))
+    toy_val = sorted((data / "cityscapes" / "leftImg8bit" / "val").rglob("*.png"))
+    assert len(dev_val) == len(toy_val) == TINY.num_target_val
+    assert not {p.read_bytes() for p in dev_val} & {p.read_bytes() for p in toy_val}
+    assert bench.main(args) == 0  # the dev set is reused, the run skipped
+
+
+def test_main__dev_is_only_for_the_toy_preset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench.main(["--preset", "gta2cityscapes", "--dev", "--aggregate-only",
+                       "--runs-dir", str(tmp_path)]) == 2  # fmt: skip
+    assert "--dev" in capsys.readouterr().err
+
+
+def test_ensure_dev_target__names_a_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"toycity\.json"):
+        bench.ensure_dev_target(tmp_path / "nothing")
 
 
 def test_report__mean_and_sample_std() -> None:
