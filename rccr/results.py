@@ -46,6 +46,7 @@ __all__ = [
     "miou_curves",
     "resolve_inside",
     "runs_table",
+    "skipped_table",
 ]
 
 BEST_LABEL = "best mIoU, chosen on target val"
@@ -178,6 +179,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                 "last at": last,
                 BEST_LABEL: scored[best] if best is not None else math.nan,
                 "best at": best,
+                "skipped": len(run.skipped),
                 "problems": len(run.problems),
             }
         )
@@ -185,7 +187,25 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
 
 
 _RUN_COLUMNS = ["run", "mode", "preset", "status", "iterations", "of", "metric", "last mIoU"]
-_RUN_COLUMNS += ["last at", BEST_LABEL, "best at", "problems"]
+_RUN_COLUMNS += ["last at", BEST_LABEL, "best at", "skipped", "problems"]
+
+
+def skipped_table(run: Run) -> pd.DataFrame:
+    """What training skipped (skipped.jsonl), one row per record: iteration, what, error.
+
+    *what* is "sample <stream> <name>" for an unreadable sample replaced by the next one
+    (``data.skip_bad``) and "batch <k>" for a batch rolled back over
+    (``train.nan_retries``).
+    """
+    rows = []
+    for record in run.skipped:
+        if record.get("kind") == "batch":
+            what = f"batch {record.get('batch', '?')}"
+        else:
+            what = f"sample {record.get('stream', '?')} {record.get('name', '?')}"
+        rows.append({"iteration": record.get("iteration"), "what": what,
+                     "error": record.get("error", "")})  # fmt: skip
+    return pd.DataFrame(rows, columns=["iteration", "what", "error"])
 
 
 def flatten_config(config: Config) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from rccr.results import (
     miou_curves,
     resolve_inside,
     runs_table,
+    skipped_table,
 )
 from rccr.runs import Run, RunError, RunWriter
 
@@ -145,6 +146,21 @@ def test_runs_table__run_without_config_or_evals_has_gaps_not_errors() -> None:
     row = runs_table([_run("new", {})]).iloc[0]
     assert row["mode"] == "?" and row["preset"] == "?"
     assert math.isnan(row["last mIoU"]) and math.isnan(row[BEST_LABEL])
+
+
+def test_skipped_table__one_row_per_record_of_either_kind() -> None:
+    run = _run("r", {})
+    run.skipped = [
+        {"iteration": 4, "kind": "sample", "stream": "target", "name": "a.png", "error": "bad"},
+        {"iteration": 9, "kind": "batch", "batch": 3, "error": "loss_source is inf"},
+    ]
+    table = skipped_table(run)
+    assert table.to_dict("records") == [
+        {"iteration": 4, "what": "sample target a.png", "error": "bad"},
+        {"iteration": 9, "what": "batch 3", "error": "loss_source is inf"},
+    ]
+    assert runs_table([run]).iloc[0]["skipped"] == 2
+    assert skipped_table(_run("clean", {})).empty
 
 
 def test_flatten_config__every_leaf_once() -> None:

@@ -4,7 +4,7 @@ import loaders
 import streamlit as st
 
 from rccr.config import save_config
-from rccr.results import BEST_LABEL, config_diff, runs_table
+from rccr.results import BEST_LABEL, config_diff, runs_table, skipped_table
 from rccr.runs import RunError
 
 st.title("Runs")
@@ -25,12 +25,15 @@ st.dataframe(
         "last at": st.column_config.NumberColumn(width=60),
         BEST_LABEL: st.column_config.NumberColumn(format="%.1f", width=215),
         "best at": st.column_config.NumberColumn(width=60),
+        "skipped": st.column_config.NumberColumn(width=65),
     },
 )
 st.caption(
     "**last mIoU** is the headline number: target val at the last evaluated checkpoint. "
     "**best mIoU** picks the checkpoint with the highest target-val mIoU, which looks at "
-    "target labels: an oracle choice, shown for reference only."
+    "target labels: an oracle choice, shown for reference only. **skipped** counts what "
+    "training skipped: unreadable samples (`data.skip_bad`) and batches rolled back over "
+    "(`train.nan_retries`), listed under the run's config below."
 )
 
 st.header("Config")
@@ -60,3 +63,6 @@ for column, run in zip((left, right), (first, second), strict=True):
         else:
             with st.expander(f"{run.name}/config.yaml"):
                 st.code(save_config(run.config), language="yaml")
+        if run.skipped:
+            with st.expander(f"{run.name}/skipped.jsonl: {len(run.skipped)} skipped"):
+                st.dataframe(skipped_table(run), hide_index=True)

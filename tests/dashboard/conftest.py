@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -103,6 +104,13 @@ def _break(root: Path, kind: str, good: Path, outside: Path) -> None:
         shutil.rmtree(root / "dacs")
         (root / "dacs").symlink_to(good / "dacs")  # a run folder that lives elsewhere
         (run / "checkpoints" / "iter_9.pt").symlink_to(outside)
+    elif kind == "skipped":  # what a run with data.skip_bad and train.nan_retries writes
+        records = [
+            {"iteration": 1, "kind": "sample", "stream": "source", "name": "00003.png",
+             "error": "gta5/images/00003.png: truncated PNG"},
+            {"iteration": 3, "kind": "batch", "batch": 2, "error": "loss_mix is nan"},
+        ]  # fmt: skip
+        (run / "skipped.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     elif kind == "data_gone":
         toy = str(good.parent / "toy")
         config = run / "config.yaml"

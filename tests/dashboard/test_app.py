@@ -14,6 +14,7 @@ from rccr.data import Cityscapes
 from rccr.runs import load_run
 
 OpenPage = Callable[..., AppTest]
+BrokenRoot = Callable[[str], Path]
 PAGES = ("runs", "regions", "tsne", "iou")
 BROKEN = (
     "missing_root",
@@ -92,6 +93,17 @@ def test_runs__choosing_runs_diffs_their_configs(runs_root: Path, open_page: Ope
     assert list(diff.columns) == ["key", "rccr", "dacs"]
     assert diff.set_index("key").loc["train.mode"].tolist() == ["rccr", "dacs"]
     assert app.query_params["run"] == "rccr"
+
+
+def test_runs__lists_what_training_skipped(broken_root: BrokenRoot, open_page: OpenPage) -> None:
+    app = _clean(open_page(broken_root("skipped"), "runs"))
+    table = app.dataframe[0].value.set_index("run")
+    assert table.loc["rccr", "skipped"] == 2 and table.loc["dacs", "skipped"] == 0
+    app.selectbox(key="runs.first").select("rccr").run()
+    skipped = next(d.value for d in _clean(app).dataframe if "what" in d.value.columns)
+    assert skipped["what"].tolist() == ["sample source 00003.png", "batch 2"]
+    assert skipped["iteration"].tolist() == [1, 3] and "truncated PNG" in skipped["error"][0]
+    assert any("skipped.jsonl: 2 skipped" in e.label for e in app.expander)
 
 
 def test_iou__runs_checkpoint_and_heatmap_controls(runs_root: Path, open_page: OpenPage) -> None:
