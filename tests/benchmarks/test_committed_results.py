@@ -1,0 +1,76 @@
+"""The README's results table is the committed results.csv that uda_benchmark.py wrote."""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RESULTS = REPO / "benchmarks" / "results" / "toy"
+LABELS = {
+    "source-only": "source_only",
+    "DACS": "dacs",
+    "RCCR": "rccr",
+    "RCCR, no memory bank": "rccr_no_bank",
+    "RCCR, no momentum head": "rccr_no_momentum_head",
+    "RCCR, positive sampling: all": "rccr_positive_all",
+    "RCCR, negative sampling: random": "rccr_negative_random",
+    "target-label oracle": "oracle",
+}
+
+
+def _readme_table() -> dict[str, list[str]]:
+    """Rows of the table in the README's Results section: label -> cells."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows}
+
+
+def _csv_scores() -> dict[str, list[float]]:
+    """method -> last-checkpoint mIoU19 of each finished seed, from results.csv."""
+    with open(RESULTS / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    scores: dict[str, list[float]] = {}
+    for row in rows:
+        assert row["finished"] == "True", f"{row['run']} is not finished"
+        assert row["iteration"] == "6000", f"{row['run']}: not the benchmark schedule"
+        scores.setdefault(row["method"], []).append(float(row["mIoU19"]))
+    return scores
+
+
+# The README shows 1 decimal of numbers the CSV holds to 2 (both rounded from the runs).
+ROUNDING = 0.05 + 0.005 + 1e-9
+
+
+@pytest.mark.parametrize("label", list(LABELS))
+def test_readme_table__each_method_is_the_csv_mean_and_std_over_3_seeds(label: str) -> None:
+    cells = _readme_table()[label]
+    values = _csv_scores()[LABELS[label]]
+    assert len(values) == 3 and cells[1] == "3 of 3"
+    mean, std = (float(x) for x in cells[0].split(" ± "))
+    assert mean == pytest.approx(statistics.fmean(values), abs=ROUNDING)
+    assert std == pytest.approx(statistics.stdev(values), abs=2 * ROUNDING)
+    per_seed = [float(x) for x in cells[2].split(" / ")]
+    assert per_seed == pytest.approx(values, abs=ROUNDING)
+
+
+def test_readme_table__gap_closed_is_computed_from_the_means() -> None:
+    table, scores = _readme_table(), _csv_scores()
+    means = {m: statistics.fmean(v) for m, v in scores.items()}
+    for label, method in LABELS.items():
+        gap = (means[method] - means["source_only"]) / (means["oracle"] - means["source_only"])
+        assert float(table[label][3].removesuffix(" %")) == pytest.approx(gap * 100, abs=0.6)
+
+
+def test_readme__shows_the_committed_plot_and_results() -> None:
+    text = (REPO / "README.md").read_text()
+    assert "benchmarks/results/toy/miou_curves.png" in text
+    assert (RESULTS / "miou_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    markdown = (RESULTS / "results.md").read_text()
+    for label in LABELS:
+        line = next(x for x in markdown.splitlines() if x.startswith(f"| {label} |"))
+        assert line.strip("|").split(" | ")[1].strip() == _readme_table()[label][0]
