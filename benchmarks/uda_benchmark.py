@@ -15,7 +15,10 @@ the **last** checkpoint of each on target val and writes ``<out>/<preset>/``:
 
     python benchmarks/uda_benchmark.py --preset toy [--seeds 0 1 2] [--methods ...]
         [--out benchmarks/results] [--runs-dir runs/bench] [--data DIR] [--jobs N]
-        [--aggregate-only] [-- key=value ...]
+        [--dev] [--aggregate-only] [-- key=value ...]
+
+``--dev`` (toy preset) scores on a labelled dev set of target-style images instead of
+target val (suite ``toy-dev``): where the benchmark's schedule was chosen.
 
 It resumes: finished runs are skipped, interrupted ones continue from their newest
 checkpoint (the trainer's own resume). ``key=value`` overrides apply to every run, after
