@@ -25,10 +25,10 @@ from pathlib import Path
 
 import torch
 
-from rccr.bank_embedding import TSNESettings, embed_bank
+from rccr.analysis.bank_embedding import TSNESettings, embed_bank
 from rccr.config import load_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
-from rccr.train import train
+from rccr.training import train
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "dashboard" / "app.py"

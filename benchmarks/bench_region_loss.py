@@ -2,7 +2,7 @@
 
 The paper's setting on one GPU's worth of anchors, on CPU: 2 x (32 x 32) = 2048 anchors,
 a 24000-entry bank (4000 per source per step, 2 sources, 3 steps), D = 128, class-aware
-negatives, every anchor kept. The naive reference (``tests/method/naive_region_contrast.py``,
+negatives, every anchor kept. The naive reference (``region_loss_references.py``,
 the one the tests compare against) loops in Python over anchors and negatives, so it is
 timed on a subset of anchors and scaled linearly to 2048; the output says so.
 
@@ -12,16 +12,12 @@ timed on a subset of anchors and scaled linearly to 2048; the output says so.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
+from region_loss_references import naive_region_contrastive_loss
 from torch.nn import functional as F
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from method.naive_region_contrast import naive_region_contrastive_loss
 
 from rccr.method.region_contrast import region_contrastive_loss
 

@@ -21,10 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from step_timing import StepTimer
+
 from rccr.config import load_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
-from rccr.train import Trainer
-from rccr.train.step_timing import StepTimer
+from rccr.training import Trainer
 
 
 def _seconds_per_step(

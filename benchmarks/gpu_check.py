@@ -25,11 +25,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from step_timing import StepTimer
 
 from rccr.config import Config, load_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
-from rccr.train import Trainer
-from rccr.train.step_timing import StepTimer
+from rccr.training import Trainer
 
 GIB = 1024**3
 CARD_GIB = 24.0

@@ -44,16 +44,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# The report is a sibling module: on the path when this file runs as a script, and on
+# pytest's (pyproject.toml).
+import uda_report
+
 from rccr.config import Config, ConfigError, load_config
 from rccr.data.files import DataError
 from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.runs import RunError, load_run
-from rccr.train import trainer
-
-# The report is a sibling script: importable once this folder is on the path (as it is when
-# this file runs as a script; a test that loads this file by path needs the line below).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import uda_report
+from rccr.training import trainer
 
 # Each method is a set of overrides on the preset. The ablations each remove one component
 # of RCCR (README, "Training and evaluation").

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from rccr.data.files import write_atomic
 from rccr.data.labels import CLASS_NAMES
-from rccr.evaluate import EvalResult
+from rccr.evaluation import EvalResult
 from rccr.runs import load_run
 
 LABELS = {

@@ -6,16 +6,14 @@ across checkpoints and runs. Pages are thin: loading lives in ``loaders.py`` (ca
 everything else in ``rccr``.
 """
 
-import sys
 from pathlib import Path
 
+# Streamlit puts this script's folder first on the import path while the app runs, so
+# this file and the pages import loaders.py from beside them.
+import loaders
 import streamlit as st
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # the pages import loaders.py from this folder
-    sys.path.insert(0, str(HERE))
-
-import loaders  # noqa: E402
 
 st.set_page_config(page_title="RCCR dashboard", layout="wide")
 page = st.navigation(

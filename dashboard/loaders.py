@@ -2,7 +2,7 @@
 
 The runs root comes from ``RCCR_RUNS_ROOT`` (set by ``rccr dashboard --runs DIR``).
 Every run name a page accepts, from a menu or from the URL (``?run=NAME``), is checked
-with :func:`rccr.results.resolve_inside`: a name with ``..``, an absolute path, or a link
+with :func:`rccr.runs.resolve_inside`: a name with ``..``, an absolute path, or a link
 out of the root is refused with a message, and nothing outside the root is read.
 """
 
@@ -13,24 +13,21 @@ from pathlib import Path
 
 import streamlit as st
 
-from rccr.bank_embedding import BankEmbedding, embed_bank
-from rccr.data import GTA5, Cityscapes, JointTransform, SegmentationDataset, Size, Synthia
+from rccr.analysis.bank_embedding import BankEmbedding, embed_bank
+from rccr.analysis.checkpoints import CheckpointModels, load_models
+from rccr.analysis.regions import RegionSample, explain_regions
+from rccr.analysis.results import RunsFound, discover_runs
+from rccr.build import DatasetKind, open_dataset
+from rccr.data import JointTransform, SegmentationDataset, Size
 from rccr.data.labels import CLASS_NAMES, PALETTE
-from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET
-from rccr.regions import RegionSample, explain_regions
-from rccr.results import PathError, RunsFound, discover_runs, resolve_inside
-from rccr.runs import Run, RunError
-from rccr.train.build import CheckpointModels, load_models
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_NAMES, DOMAIN_TARGET
+from rccr.runs import PathError, Run, RunError, resolve_inside
 
 RUNS_ENV = "RCCR_RUNS_ROOT"
 CLASS_COLOURS = {
     name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in zip(CLASS_NAMES, PALETTE, strict=True)
 }
 CLASS_COLOURS["ignore"] = "#7f7f7f"
-DOMAIN_NAMES = {
-    DOMAIN_AUGMENTED: "augmented image (student)",
-    DOMAIN_TARGET: "clean target (teacher)",
-}
 DOMAIN_COLOURS = {DOMAIN_NAMES[DOMAIN_AUGMENTED]: "#e45756", DOMAIN_NAMES[DOMAIN_TARGET]: "#4c78a8"}
 
 
@@ -145,13 +142,10 @@ def checkpoint_models(run_name: str, root: str, iteration: int) -> CheckpointMod
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def dataset(
-    kind: str, root: str, split: str, size: tuple[int, int], list_file: str | None
+    kind: DatasetKind, root: str, split: str, size: tuple[int, int], list_file: str | None
 ) -> SegmentationDataset:
     """A run's source (gta5, synthia) or target (cityscapes) images, resized to ``size``."""
-    transform = JointTransform(Size(*size))
-    if kind == "cityscapes":
-        return Cityscapes(root, split, transform, list_file=list_file)
-    return (GTA5 if kind == "gta5" else Synthia)(root, transform=transform, list_file=list_file)
+    return open_dataset(kind, root, JointTransform(Size(*size)), split, list_file)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -163,7 +157,7 @@ def region_sample(
     target: tuple[str, str, str, tuple[int, int], str | None, int],
     **options: object,
 ) -> RegionSample:
-    """:func:`rccr.regions.explain_regions` for one image pair, each given as the
+    """:func:`rccr.analysis.regions.explain_regions` for one image pair, each given as the
     arguments of :func:`dataset` plus an index."""
     models = checkpoint_models(run_name, root, iteration)
     src = dataset(*source[:5])[source[5]]

@@ -9,15 +9,23 @@ The Python interface::
     run = rccr.load_run("runs/toy")          # config, metrics, checkpoints, evals
     result = rccr.evaluate(model, dataset, dataset_name="cityscapes", split="val")
 
-``rccr.train`` and ``rccr.evaluate`` are these functions, which hide the subpackage and
-module of the same names as attributes: import from them with ``from rccr.train import
-trainer`` or ``from rccr.evaluate import confusion_matrix`` (not ``import rccr.train.x``).
+The package, by layer (each imports only the ones below it):
+
+- ``rccr.cli``, ``rccr.tutorial``: the ``rccr`` command and the notebooks' shared setup;
+- ``rccr.training``: the loop, one step per mode, DDP, precision, faults, checkpoints;
+- ``rccr.analysis``: looking at runs (checkpoint models, region sampling, results tables,
+  bank embeddings); it never imports ``rccr.training``, nor do the dashboard and notebooks;
+- ``rccr.build``: the network and datasets a config names;
+- ``rccr.runs``: the run directory, and confinement of user-given paths to a root;
+- ``rccr.method``: the method as pure functions and small modules (docs/method.md);
+- ``rccr.evaluation``: confusion matrix, IoU, full-resolution evaluation;
+- ``rccr.models``, ``rccr.config``, ``rccr.data`` (with ``rccr.data.toycity``), ``rccr.viz``.
 """
 
 from rccr.config import Config, ConfigError, load_config
-from rccr.evaluate import EvalResult, evaluate
+from rccr.evaluation import EvalResult, evaluate
 from rccr.runs import Run, load_run
-from rccr.train import train
+from rccr.training import train
 
 __all__ = [
     "Config",

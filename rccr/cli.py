@@ -147,18 +147,22 @@ def _run_prepare(args: argparse.Namespace) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> None:
-    from rccr.train import train
+    from rccr.training import train
+    from rccr.training.distributed import close_world
 
     config = load_config(args.config, args.overrides)
-    run = train(config, args.out, progress=not args.no_progress)
+    try:
+        run = train(config, args.out, progress=not args.no_progress)
+    finally:
+        close_world()  # under torchrun: leave the process group before the process exits
     print(f"{run.path}: {run.status} at iteration {run.iteration}")
     if run.evals:
         print(run.evals[max(run.evals)].format_table())
 
 
 def _run_eval(args: argparse.Namespace) -> None:
+    from rccr.analysis.checkpoints import evaluate_checkpoint
     from rccr.runs import RunWriter
-    from rccr.train.build import evaluate_checkpoint
 
     if args.checkpoint == "last":
         wanted = None
@@ -175,7 +179,7 @@ def _run_eval(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from rccr.train import train
+    from rccr.training import train
 
     toy = make_toy_city(args.data, ToyCitySpec(), workers=args.workers)
     print(toy)

@@ -24,13 +24,19 @@ from typing import Any, Literal
 import yaml
 
 __all__ = [
+    "MODES",
+    "NEGATIVE_SAMPLING",
+    "POSITIVE_SAMPLING",
     "PRESETS",
     "Config",
     "ConfigError",
     "DataConfig",
     "EvalConfig",
     "MethodConfig",
+    "Mode",
     "ModelConfig",
+    "NegativeSampling",
+    "PositiveSampling",
     "TrainConfig",
     "config_from_dict",
     "load_config",
@@ -43,6 +49,18 @@ PRESETS = tuple(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
 Mode = Literal["source_only", "dacs", "rccr", "oracle"]
 """Training modes. source_only: source labels only; dacs: + ClassMix self-training;
 rccr: + regional contrastive consistency; oracle: target labels (an upper bound)."""
+
+PositiveSampling = Literal["confident", "all"]
+"""confident: anchors whose teacher confidence exceeds the threshold; all: every anchor
+(the ablation with positive sampling off)."""
+
+NegativeSampling = Literal["class_aware", "random"]
+"""class_aware: per anchor, drop negatives that share its pseudo-label; random: keep every
+negative drawn (the ablation with negative sampling off)."""
+
+MODES: tuple[str, ...] = typing.get_args(Mode)
+POSITIVE_SAMPLING: tuple[str, ...] = typing.get_args(PositiveSampling)
+NEGATIVE_SAMPLING: tuple[str, ...] = typing.get_args(NegativeSampling)
 
 
 class ConfigError(ValueError):
@@ -219,8 +237,8 @@ class MethodConfig:
     temperature: float = 0.1
     confidence_threshold: float = 0.75
     embed_dim: int = 128
-    positive_sampling: Literal["confident", "all"] = "confident"
-    negative_sampling: Literal["class_aware", "random"] = "class_aware"
+    positive_sampling: PositiveSampling = "confident"
+    negative_sampling: NegativeSampling = "class_aware"
     bank: bool = True
     momentum_head: bool = True
     bank_per_step: int = 4000

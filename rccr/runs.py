@@ -35,13 +35,14 @@ import yaml
 
 from rccr.config import Config, ConfigError, config_from_dict, save_config
 from rccr.data.files import write_atomic
-from rccr.evaluate import EvalResult
+from rccr.evaluation import EvalResult
 
 if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
     "SKIPPED_LOG",
+    "PathError",
     "Run",
     "RunError",
     "RunWriter",
@@ -49,6 +50,8 @@ __all__ = [
     "load_checkpoint",
     "load_run",
     "read_skipped",
+    "resolve_inside",
+    "same_run",
 ]
 
 Status = Literal["running", "finished", "interrupted", "unknown"]
@@ -58,6 +61,39 @@ SKIPPED_LOG = "skipped.jsonl"
 
 class RunError(ValueError):
     """A path is not a run directory, or a run file cannot be used."""
+
+
+class PathError(ValueError):
+    """A user-supplied name would lead outside the runs root."""
+
+
+def resolve_inside(root: str | os.PathLike, name: str) -> Path:
+    """``root / name``, refusing any name that would lead outside ``root``.
+
+    Args:
+        root: the folder everything must stay inside (the runs root).
+        name: a relative name from the user, e.g. a run's folder name.
+
+    Returns:
+        ``root / name`` (absolute; symlinks inside the root are kept as named).
+
+    Raises:
+        PathError: naming ``name``, for an empty name, an absolute path, a ``..`` part,
+            or a name that resolves (through a symlink) outside ``root``.
+    """
+    base = Path(root).resolve()
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise PathError(f"{name!r}: expected a non-empty name inside {base}")
+    if name.startswith(("/", "\\")) or Path(name).is_absolute() or ":" in name:
+        raise PathError(f"{name!r}: absolute paths are refused; give a name inside {base}")
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        raise PathError(f"{name!r}: '..' is refused; give a name inside {base}")
+    path = base / name
+    resolved = path.resolve()
+    if resolved != base and not resolved.is_relative_to(base):
+        raise PathError(f"{name!r}: leads to {resolved}, outside {base} (through a symlink)")
+    return path
 
 
 def iteration_files(folder: Path, suffix: str) -> dict[int, Path]:
@@ -260,6 +296,31 @@ class Run:
     def last_checkpoint(self) -> Path | None:
         return self.checkpoints[max(self.checkpoints)] if self.checkpoints else None
 
+    def checkpoint(self, iteration: int | None = None) -> tuple[int, Path]:
+        """The iteration and path of a checkpoint (the last one if ``iteration`` is None).
+
+        Raises:
+            RunError: if the run has no checkpoints, or none at ``iteration``.
+        """
+        if not self.checkpoints:
+            raise RunError(f"{self.path / 'checkpoints'}: no checkpoints yet")
+        if iteration is None:
+            iteration = max(self.checkpoints)
+        if iteration not in self.checkpoints:
+            available = ", ".join(map(str, self.checkpoints))
+            raise RunError(f"{self.path}: no checkpoint at iteration {iteration}; have {available}")
+        return iteration, self.checkpoints[iteration]
+
+    def require_config(self) -> Config:
+        """The run's config.
+
+        Raises:
+            RunError: if config.yaml is missing or malformed (the run cannot be rebuilt).
+        """
+        if self.config is None:
+            raise RunError(f"{self.path / 'config.yaml'}: missing or malformed; cannot rebuild")
+        return self.config
+
 
 def _read_config(run: Run) -> None:
     path = run.path / "config.yaml"
@@ -324,6 +385,24 @@ def _read_evals(run: Run) -> None:
             run.evals[iteration] = EvalResult.from_json(json.loads(path.read_text()))
         except (OSError, ValueError) as exc:
             run.problems.append(f"{path}: malformed evaluation: {exc}")
+
+
+def same_run(run_dir: str | os.PathLike, config: Config) -> bool:
+    """Whether ``run_dir`` may hold a run of ``config``: it has no config.yaml yet, or one
+    equal to ``config``. Configs are compared as parsed, so a run written before a config
+    key was added (the key takes its default) still matches.
+
+    Raises:
+        RunError: naming config.yaml, if it exists but cannot be read or parsed.
+    """
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.exists():
+        return True
+    try:
+        data = yaml.safe_load(saved.read_text())
+        return config_from_dict(data if isinstance(data, dict) else {"": data}) == config
+    except (OSError, yaml.YAMLError, ConfigError) as exc:
+        raise RunError(f"{saved}: unreadable, so this folder cannot be resumed: {exc}") from exc
 
 
 def load_run(path: str | os.PathLike) -> Run:

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from rccr.config import Config, Mode, load_config
+from rccr.config import NEGATIVE_SAMPLING, POSITIVE_SAMPLING, Config, Mode, load_config
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.toycity import ToyCitySpec, ToyCitySummary, make_toy_city
 from rccr.runs import Run
 
 if TYPE_CHECKING:
-    from rccr.train.build import CheckpointModels
+    from rccr.analysis.checkpoints import CheckpointModels
 
 __all__ = [
     "SHORT_ITERATIONS",
@@ -160,7 +160,7 @@ def toy_run(
     Raises:
         RunError: if the folder holds a run with a different config.
     """
-    from rccr.train.trainer import train
+    from rccr.training.trainer import train
 
     config = toy_config(toy, mode, iterations, overrides)
     return train(config, Path(runs) / (name or mode), progress=progress)
@@ -245,7 +245,7 @@ def batch(dataset: SegmentationDataset | Sequence[Sample], indices: Sequence[int
 
 
 def region_explorer(models: CheckpointModels, source: Sample, target: Sample) -> Any:
-    """ipywidgets controls over :func:`rccr.regions.explain_regions` for one image pair.
+    """ipywidgets controls over :func:`rccr.analysis.regions.explain_regions` for one image pair.
 
     Sliders for the seed, the box's area and the confidence threshold, and menus for the
     two sampling strategies; every change draws :func:`rccr.viz.region_figure` of the new
@@ -264,7 +264,7 @@ def region_explorer(models: CheckpointModels, source: Sample, target: Sample) ->
     import ipywidgets as widgets
     from IPython.display import display
 
-    from rccr.regions import explain_regions
+    from rccr.analysis.regions import explain_regions
     from rccr.viz import region_figure
 
     style = {"description_width": "initial"}
@@ -277,10 +277,10 @@ def region_explorer(models: CheckpointModels, source: Sample, target: Sample) ->
             0.75, min=0.0, max=0.99, step=0.01, description="threshold", style=style
         ),
         "positive_sampling": widgets.Dropdown(
-            options=["confident", "all"], description="positives", style=style
+            options=POSITIVE_SAMPLING, description="positives", style=style
         ),
         "negative_sampling": widgets.Dropdown(
-            options=["class_aware", "random"], description="negatives", style=style
+            options=NEGATIVE_SAMPLING, description="negatives", style=style
         ),
     }
     output = widgets.Output()

@@ -7,7 +7,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rccr.config import PRESETS, Config, ConfigError, config_from_dict, load_config, save_config
+from rccr.config import (
+    MODES,
+    NEGATIVE_SAMPLING,
+    POSITIVE_SAMPLING,
+    PRESETS,
+    Config,
+    ConfigError,
+    config_from_dict,
+    load_config,
+    save_config,
+)
 
 
 @pytest.mark.parametrize("preset", ["toy", "gta2cityscapes", "synthia2cityscapes"])
@@ -90,3 +100,11 @@ def test_config__frozen_and_defaults() -> None:
     with pytest.raises(AttributeError):
         config.name = "x"  # type: ignore[misc]
     assert yaml.safe_load(save_config(config))["data"]["crop"] == [512, 512]
+
+
+def test_option_lists__are_the_configs_literal_values() -> None:
+    assert POSITIVE_SAMPLING == ("confident", "all")
+    assert NEGATIVE_SAMPLING == ("class_aware", "random")
+    assert MODES == ("source_only", "dacs", "rccr", "oracle")
+    with pytest.raises(ConfigError, match=r"method\.negative_sampling.*class_aware.*random"):
+        load_config("toy", ["method.negative_sampling=classaware"])

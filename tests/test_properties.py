@@ -7,7 +7,7 @@ shapes, chunking and sampling settings.
 
 Covered next to the code they test (not repeated here): ClassMix mixes images and labels
 with the same mask (tests/method/test_mixing.py), IoU is invariant to permuting class ids
-(tests/test_evaluate.py), and the loss for a fixed shape under negative permutation
+(tests/test_evaluation.py), and the loss for a fixed shape under negative permutation
 (tests/method/test_region_contrast.py).
 """
 
@@ -26,7 +26,8 @@ from rccr.data import cityscapes, synthia
 from rccr.data.dataset import TRAIN_IDS, LabelFormat
 from rccr.data.files import DataError
 from rccr.data.labels import IGNORE_INDEX, NUM_CLASSES
-from rccr.method.mixing import box_mask, cut_mix, cut_mix_box, mix
+from rccr.method.memory_bank import augmented_labels
+from rccr.method.mixing import box_mask, cut_mix, cut_mix_box
 from rccr.method.region_contrast import box_cells, region_contrastive_loss
 
 FORMATS: dict[str, LabelFormat] = {
@@ -110,9 +111,9 @@ def test_cut_mix__pixels_and_label_cells_agree_on_the_box(
     )
 
     cells = box_cells(boxes, stride, cells_h, cells_w)  # (B, h, w)
-    src_labels = torch.zeros(batch, cells_h, cells_w, dtype=torch.long)
-    tgt_labels = torch.ones(batch, cells_h, cells_w, dtype=torch.long)
-    aug_labels = mix(cells, tgt_labels, src_labels)  # as rccr_step labels the bank entries
+    src_label = torch.zeros(batch, height, width, dtype=torch.long)  # source: class 0
+    tgt_pseudo = torch.ones(batch, cells_h, cells_w, dtype=torch.long)  # target: class 1
+    aug_labels = augmented_labels(cells, tgt_pseudo, src_label)  # the bank's labels
     # every stride x stride block of pixels is wholly inside or outside the box ...
     blocks = from_target[:, 0].reshape(batch, cells_h, stride, cells_w, stride)
     assert torch.equal(blocks.amin(dim=(2, 4)), blocks.amax(dim=(2, 4)))

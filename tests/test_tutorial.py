@@ -8,14 +8,15 @@ from typing import Any
 import pytest
 import torch
 
-import rccr.regions
+import rccr.analysis.regions
 import rccr.viz
 from rccr import tutorial
+from rccr.analysis.checkpoints import CheckpointModels
+from rccr.build import build_model
 from rccr.config import ConfigError, load_config
 from rccr.data.dataset import Sample
 from rccr.data.toycity import ToyCitySpec, ToyCitySummary
 from rccr.models.heads import ProjectionHead
-from rccr.train.build import CheckpointModels, build_model
 
 
 def _toy(root: Path) -> ToyCitySummary:
@@ -125,14 +126,14 @@ def test_region_explorer__controls_drive_explain_regions(monkeypatch: pytest.Mon
     models = CheckpointModels(0, config, student, student, head, head)
     image, label = torch.rand(3, 32, 64), torch.randint(0, 19, (32, 64))
     calls: list[dict[str, Any]] = []
-    explain = rccr.regions.explain_regions
+    explain = rccr.analysis.regions.explain_regions
 
-    def recording(*args: Any, **settings: Any) -> rccr.regions.RegionSample:
+    def recording(*args: Any, **settings: Any) -> rccr.analysis.regions.RegionSample:
         calls.append(settings)
         return explain(*args, **settings)
 
-    monkeypatch.setattr(rccr.regions, "explain_regions", recording)
-    drawn: list[rccr.regions.RegionSample] = []
+    monkeypatch.setattr(rccr.analysis.regions, "explain_regions", recording)
+    drawn: list[rccr.analysis.regions.RegionSample] = []
     monkeypatch.setattr(rccr.viz, "region_figure", lambda sample: drawn.append(sample))
     widget = tutorial.region_explorer(models, Sample(image, label, "s"), Sample(image, label, "t"))
     seed, box, threshold = widget.children[0].children

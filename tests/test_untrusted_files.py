@@ -27,7 +27,7 @@ from rccr.cli import main
 from rccr.config import Config, ConfigError, load_config, save_config
 from rccr.models import DeepLabV2, load_pretrained
 from rccr.runs import RunError, load_checkpoint, load_run
-from rccr.train import Trainer
+from rccr.training import Trainer
 
 
 class _Shell:
@@ -155,7 +155,7 @@ def test_cli_eval__refuses_payload_in_one_line(data: Path, tmp_path: Path, capsy
 
 
 def test_load_models__refuses_payload(data: Path, tmp_path: Path) -> None:
-    from rccr.train.build import load_models
+    from rccr.analysis.checkpoints import load_models
 
     marker = tmp_path / "ran"
     run = _run_with_evil_checkpoint(data, tmp_path, marker)

@@ -4,8 +4,14 @@ import altair as alt
 import loaders
 import streamlit as st
 
+from rccr.analysis.results import (
+    common_iterations,
+    iou_at,
+    iou_by_checkpoint,
+    iou_long,
+    miou_curves,
+)
 from rccr.data.labels import CLASS_NAMES
-from rccr.results import common_iterations, iou_at, iou_by_checkpoint, iou_long, miou_curves
 
 CLASSES = list(CLASS_NAMES)
 RUN_COLOURS = alt.Scale(scheme="tableau10")  # distinct colours, one per run

@@ -2,12 +2,13 @@
 
 import loaders
 import pandas as pd
-import region_images as draw
 import streamlit as st
 
+from rccr.config import NEGATIVE_SAMPLING, POSITIVE_SAMPLING
 from rccr.data import DataError
-from rccr.regions import AUGMENTED, CLEAN_TARGET
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_NAMES, DOMAIN_TARGET
 from rccr.runs import RunError
+from rccr.viz import region_pictures as draw
 
 st.title("Region sampling")
 st.caption(
@@ -73,15 +74,15 @@ with sampling:
         key="regions.threshold",
     )  # fmt: skip
     positive = st.radio(
-        "Positive sampling", ["confident", "all"], horizontal=True, key="regions.positive",
-        index=["confident", "all"].index(config.method.positive_sampling),
+        "Positive sampling", POSITIVE_SAMPLING, horizontal=True, key="regions.positive",
+        index=POSITIVE_SAMPLING.index(config.method.positive_sampling),
     )  # fmt: skip
     negative = st.radio(
-        "Negative sampling", ["class_aware", "random"], horizontal=True, key="regions.negative",
-        index=["class_aware", "random"].index(config.method.negative_sampling),
+        "Negative sampling", NEGATIVE_SAMPLING, horizontal=True, key="regions.negative",
+        index=NEGATIVE_SAMPLING.index(config.method.negative_sampling),
     )  # fmt: skip
-    num_negatives = st.select_slider(
-        "Negatives drawn", [16, 32, 64, 128, 256, 512], 64, key="regions.negatives"
+    per_domain = st.select_slider(
+        "Negatives drawn from each image", [8, 16, 32, 64, 128, 256], 32, key="regions.negatives"
     )
 st.query_params["image"] = str(tgt_index)
 
@@ -98,7 +99,7 @@ try:
             confidence_threshold=threshold,
             positive_sampling=positive,
             negative_sampling=negative,
-            num_negatives=num_negatives,
+            negatives_per_domain=per_domain,
         )
 except (RunError, DataError, ValueError, OSError) as exc:
     st.error(str(exc))
@@ -125,9 +126,9 @@ scale = draw.display_scale(width)
 target_rgb = draw.enlarge(draw.to_rgb(sample.tgt_image), scale)
 aug_rgb = draw.enlarge(draw.to_rgb(sample.aug_image), scale)
 left, right = st.columns(2)
-left.image(draw.draw_box(target_rgb, sample.box, scale), caption="Clean target image")
+left.image(draw.outline_box(target_rgb, sample.box, scale), caption="Clean target image")
 right.image(
-    draw.draw_box(aug_rgb, sample.box, scale),
+    draw.outline_box(aug_rgb, sample.box, scale),
     caption="Augmented image: target box pasted into the source, then colour and blur",
 )
 
@@ -142,7 +143,7 @@ right.image(
     caption=f"Confidence (viridis: dark low, yellow high); white outlines: above {threshold:.2f}",
 )
 shown_labels = sample.pseudo_label.flatten().tolist() + sample.negative_labels.tolist()
-st.image(draw.legend(shown_labels, width=2 * target_rgb.shape[1]))
+st.image(draw.class_legend(shown_labels, width=2 * target_rgb.shape[1]))
 
 st.header("Anchors and positives")
 colours = [draw.KEPT if k else draw.DROPPED for k in kept.tolist()]
@@ -179,8 +180,8 @@ st.caption(
 )
 left, right = st.columns(2)
 for column, domain, base, title in (
-    (left, AUGMENTED, aug_rgb, "from the augmented image (student)"),
-    (right, CLEAN_TARGET, target_rgb, "from the clean target (teacher)"),
+    (left, DOMAIN_AUGMENTED, aug_rgb, f"from the {DOMAIN_NAMES[DOMAIN_AUGMENTED]}"),
+    (right, DOMAIN_TARGET, target_rgb, f"from the {DOMAIN_NAMES[DOMAIN_TARGET]}"),
 ):
     here = sample.negative_domains == domain
     picture = draw.mark_cells(
@@ -191,7 +192,7 @@ for column, domain, base, title in (
         sample.stride,
         scale,
     )
-    if domain == AUGMENTED and len(kept):
+    if domain == DOMAIN_AUGMENTED and len(kept):
         picture = draw.outline_cell(picture, sample.anchor_cells[anchor], sample.stride, scale)
     column.image(picture, caption=f"{int(here.sum())} negatives {title}")
 
@@ -205,8 +206,8 @@ by_class = pd.DataFrame(
 st.dataframe(
     by_class.groupby("class")
     .agg(
-        augmented=("domain", lambda d: int((d == AUGMENTED).sum())),
-        clean_target=("domain", lambda d: int((d == CLEAN_TARGET).sum())),
+        augmented=("domain", lambda d: int((d == DOMAIN_AUGMENTED).sum())),
+        clean_target=("domain", lambda d: int((d == DOMAIN_TARGET).sum())),
         removed=("removed", "sum"),
     )
     .reset_index(),

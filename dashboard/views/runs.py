@@ -3,8 +3,8 @@
 import loaders
 import streamlit as st
 
+from rccr.analysis.results import BEST_LABEL, config_diff, runs_table, skipped_table
 from rccr.config import save_config
-from rccr.results import BEST_LABEL, config_diff, runs_table, skipped_table
 from rccr.runs import RunError
 
 st.title("Runs")

@@ -5,7 +5,7 @@ import loaders
 import pandas as pd
 import streamlit as st
 
-from rccr.results import PathError
+from rccr.analysis.results import PathError
 from rccr.runs import RunError
 
 st.title("Memory-bank t-SNE")

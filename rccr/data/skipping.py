@@ -10,7 +10,7 @@ RNG the data stream set for ``i``.
 
 Each item carries the list of what it replaced, so the report reaches the main process
 through a ``DataLoader``, worker processes included; there the trainer decides
-(``rccr.train.faults``): stop with the first error, naming the file (the default), or log
+(``rccr.training.faults``): stop with the first error, naming the file (the default), or log
 every skipped file to the run directory and go on (``data.skip_bad``).
 
 The validation set is never skipped over: :func:`require_readable` checks it whole before

@@ -11,14 +11,33 @@ The bank lives on the model's device as buffers, so ``.to(device)`` moves it and
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DOMAIN_AUGMENTED", "DOMAIN_TARGET", "MemoryBank"]
+from rccr.data.labels import IGNORE_INDEX
+from rccr.method.region_contrast import sample_rows
+
+__all__ = [
+    "DOMAIN_AUGMENTED",
+    "DOMAIN_NAMES",
+    "DOMAIN_TARGET",
+    "BankEntries",
+    "MemoryBank",
+    "augmented_labels",
+    "downsample_labels",
+    "sample_entries",
+]
 
 DOMAIN_AUGMENTED = 0  # student features of the augmented (source with target box) image
 DOMAIN_TARGET = 1  # teacher features of the clean target image
+DOMAIN_NAMES = {
+    DOMAIN_AUGMENTED: "augmented image (student)",
+    DOMAIN_TARGET: "clean target (teacher)",
+}
 
 
 class MemoryBank(nn.Module):
@@ -129,3 +148,62 @@ class MemoryBank(nn.Module):
 
     def extra_repr(self) -> str:
         return f"capacity={self.capacity}, dim={self.dim}"
+
+
+def downsample_labels(labels: Tensor, size: tuple[int, int]) -> Tensor:
+    """(B, H, W) train ids -> (B, h, w), nearest neighbour (no new values appear)."""
+    return F.interpolate(labels[:, None].float(), size=size, mode="nearest")[:, 0].long()
+
+
+def augmented_labels(inside: Tensor, tgt_pseudo: Tensor, src_label: Tensor) -> Tensor:
+    """Labels of the augmented image's feature cells: the teacher's pseudo-labels of the
+    target inside the CutMix box, the source ground truth outside it.
+
+    Args:
+        inside: (B, h, w) bool, True on cells inside the box.
+        tgt_pseudo: (B, h, w) pseudo-labels of the clean target at feature size.
+        src_label: (B, H, W) source train ids at image size (downsampled here).
+
+    Returns:
+        (B, h, w) train ids (255 where the source is ignored outside the box).
+    """
+    src_labels = downsample_labels(src_label, (inside.shape[-2], inside.shape[-1]))  # (B, h, w)
+    return torch.where(inside, tgt_pseudo, src_labels)
+
+
+class BankEntries(NamedTuple):
+    """One domain's new bank rows of a step.
+
+    Attributes:
+        features: (n, D) embeddings.
+        labels: (n,) their labels.
+        cells: (n,) where each came from: a flat index into the (B, h, w) feature grid,
+            row-major (``divmod(cell % (h * w), w)`` is its row and column).
+    """
+
+    features: Tensor
+    labels: Tensor
+    cells: Tensor
+
+
+def sample_entries(
+    features: Tensor, labels: Tensor, n: int, generator: torch.Generator
+) -> BankEntries:
+    """``n`` random feature cells that have a class: one domain's new bank rows of a step.
+
+    Cells labelled 255 are never drawn (they have no class for class-aware sampling).
+
+    Args:
+        features: (B, D, h, w) embeddings.
+        labels: (B, h, w) their labels.
+        n: how many to draw (all cells that have a class if there are fewer).
+        generator: draws the cells (a CPU generator).
+
+    Returns:
+        ``min(n, cells with a class)`` entries, in random order.
+    """
+    flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])  # (B*h*w, D)
+    flat_labels = labels.reshape(-1)  # (B*h*w,)
+    valid = (flat_labels != IGNORE_INDEX).nonzero()[:, 0]  # (V,) cells with a class
+    cells = valid[sample_rows(valid.numel(), n, generator).to(valid.device)]  # (m,)
+    return BankEntries(flat[cells], flat_labels[cells], cells)

@@ -9,7 +9,8 @@ Every feature cell of the student embedding inside the CutMix box is an *anchor*
 where ``m(n)`` removes negatives whose (pseudo-)label equals the anchor's pseudo-label
 (class-aware negative sampling), and the loss is averaged over anchors whose teacher
 confidence exceeds a threshold (confident positive sampling). The two sampling strategies
-have named "off" settings (``POSITIVE_SAMPLING``, ``NEGATIVE_SAMPLING``) for the ablations.
+have named "off" settings (``rccr.config.POSITIVE_SAMPLING``, ``NEGATIVE_SAMPLING``) for the
+ablations.
 
 The loss is computed in chunks of anchors by a custom autograd function that recomputes the
 similarities in backward, so neither pass holds more than ``chunk_size x M`` similarities.
@@ -25,21 +26,12 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "NEGATIVE_SAMPLING",
-    "POSITIVE_SAMPLING",
     "box_cells",
     "contrast_weight",
     "gather_cells",
     "region_contrastive_loss",
     "sample_rows",
 ]
-
-# Positive sampling: "confident" keeps anchors whose teacher confidence exceeds the
-# threshold; "all" keeps every anchor (the ablation with the strategy off).
-POSITIVE_SAMPLING = ("confident", "all")
-# Negative sampling: "class_aware" drops negatives sharing the anchor's pseudo-label;
-# "random" keeps every sampled negative (the ablation with the strategy off).
-NEGATIVE_SAMPLING = ("class_aware", "random")
 
 
 class _ChunkedInfoNCE(torch.autograd.Function):

@@ -9,7 +9,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from rccr.data.labels import CLASS_NAMES, NUM_CLASSES
-from rccr.evaluate import EvalResult
+from rccr.evaluation import EvalResult
+from rccr.method.memory_bank import DOMAIN_NAMES
 from rccr.viz.canvas import add_class_legend, class_colors, new_figure, to_numpy
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def tsne_figure(
     points: Any,
     labels: Any,
     domain: Any,
-    domain_names: Sequence[str] = ("augmented image (student)", "clean target (teacher)"),
+    domain_names: Mapping[int, str] = DOMAIN_NAMES,
     title: str = "",
 ) -> Figure:
     """A 2-d embedding of bank features, coloured by class (left) and by domain (right).
@@ -241,7 +242,7 @@ def tsne_figure(
         points: (N, 2) embedded coordinates.
         labels: (N,) train ids.
         domain: (N,) domain codes, indexing ``domain_names``.
-        domain_names: what each domain code means.
+        domain_names: what each domain code means (the bank's, by default).
         title: the figure's title.
     """
     xy, lab, dom = to_numpy(points), to_numpy(labels).astype(int), to_numpy(domain).astype(int)
@@ -257,7 +258,7 @@ def tsne_figure(
             s=3,
             alpha=0.6,
             linewidths=0,
-            label=domain_names[d] if d < len(domain_names) else str(d),
+            label=domain_names.get(int(d), str(d)),
         )
     by_domain.set_title("by domain")
     by_domain.legend(markerscale=4, fontsize="small")

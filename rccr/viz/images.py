@@ -23,7 +23,7 @@ from rccr.viz.canvas import (
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from rccr.regions import RegionSample
+    from rccr.analysis.regions import RegionSample
 
 __all__ = ["image_grid", "palette_figure", "region_figure"]
 
@@ -93,7 +93,7 @@ def palette_figure() -> Figure:
 
 
 def region_figure(sample: RegionSample) -> Figure:
-    """One region-sampling step (``rccr.regions.explain_regions``) in six panels.
+    """One region-sampling step (``rccr.analysis.regions.explain_regions``) in six panels.
 
     Top: the clean target image and the augmented image with the CutMix box, and the
     teacher's pseudo-labels. Bottom: the teacher's confidence with the anchors (kept: white

@@ -7,19 +7,13 @@ import statistics
 from pathlib import Path
 
 import pytest
+import uda_benchmark
+import uda_report
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results" / "toy"
-LABELS = {
-    "source-only": "source_only",
-    "DACS": "dacs",
-    "RCCR": "rccr",
-    "RCCR, no memory bank": "rccr_no_bank",
-    "RCCR, no momentum head": "rccr_no_momentum_head",
-    "RCCR, positive sampling: all": "rccr_positive_all",
-    "RCCR, negative sampling: random": "rccr_negative_random",
-    "target-label oracle": "oracle",
-}
+# README label -> method, for the methods the README table shows
+LABELS = {uda_report.LABELS[method]: method for method in uda_benchmark.DEFAULT_METHODS}
 
 
 def _readme_table() -> dict[str, list[str]]:

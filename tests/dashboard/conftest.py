@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from rccr.config import load_config
 from rccr.data.toycity import ToyCitySpec, make_toy_city
-from rccr.train import train
+from rccr.training import train
 
 RUNS = ("rccr", "dacs")
 MARKER = "payload-ran"  # created in a broken root if a checkpoint's pickled code ran

@@ -136,7 +136,7 @@ def _val_name(runs_root: Path, index: int) -> str:
 
 
 def _class_count(runs_root: Path, name: str) -> int:
-    from rccr.bank_embedding import load_bank_snapshot
+    from rccr.analysis.bank_embedding import load_bank_snapshot
     from rccr.data.labels import CLASS_NAMES
 
     labels = load_bank_snapshot(runs_root / "rccr" / "features" / "iter_4.npz").labels

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from rccr.data import GTA5, Cityscapes, DataError, JointTransform, Size
 from rccr.data.dataset import SegmentationDataset
 from rccr.data.skipping import ReplaceBad, replaced_samples, require_readable
-from rccr.train.data_stream import DataStream
+from rccr.training.data_stream import DataStream
 
 CROP = JointTransform(crop=Size(8, 8), flip=True)
 

@@ -8,13 +8,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from method.naive_region_contrast import naive_region_contrastive_loss
+from region_loss_references import naive_region_contrastive_loss
 from torch import Tensor
 from torch.nn import functional as F
 
 from rccr.method.region_contrast import (
-    NEGATIVE_SAMPLING,
-    POSITIVE_SAMPLING,
     box_cells,
     contrast_weight,
     gather_cells,
@@ -216,8 +214,3 @@ def test_sample_rows__subset_without_replacement(n_total: int, n: int) -> None:
     assert rows.shape == (min(n, n_total),)
     assert len(set(rows.tolist())) == rows.numel()
     assert all(0 <= i < n_total for i in rows.tolist())
-
-
-def test_sampling_policies__named() -> None:
-    assert POSITIVE_SAMPLING == ("confident", "all")
-    assert NEGATIVE_SAMPLING == ("class_aware", "random")

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from rccr import viz
 from rccr.data.labels import CLASS_NAMES, NUM_CLASSES, PALETTE
-from rccr.evaluate import EvalResult, confusion_matrix, iou_from_confusion, mean_iou
+from rccr.evaluation import EvalResult, confusion_matrix, iou_from_confusion, mean_iou
 from rccr.runs import Run
 
 

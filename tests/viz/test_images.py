@@ -10,8 +10,8 @@ from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 from rccr import viz
+from rccr.analysis.regions import RegionSample
 from rccr.data.labels import CLASS_NAMES, IGNORE_INDEX, colorize
-from rccr.regions import RegionSample
 
 
 def _images(fig: Figure) -> list[AxesImage]:

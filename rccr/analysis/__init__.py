@@ -1,0 +1,7 @@
+"""Looking at runs: never trains, and never imports the training package.
+
+- ``checkpoints``: a checkpoint's networks rebuilt for inspection, and its target-val score;
+- ``regions``: one region-sampling step laid out for inspection (notebook 03, dashboard);
+- ``results``: many runs side by side as tables (dashboard, notebook 07);
+- ``bank_embedding``: a t-SNE map of a memory-bank snapshot (notebook 05, dashboard).
+"""

@@ -1,5 +1,0 @@
-"""Training: the loop, its steps per mode, data streams, optimiser and checkpoints."""
-
-from rccr.train.trainer import Trainer, TrainingError, train
-
-__all__ = ["Trainer", "TrainingError", "train"]

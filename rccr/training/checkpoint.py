@@ -1,0 +1,106 @@
+"""What a checkpoint holds, and resuming from the newest one that loads.
+
+A checkpoint is written atomically by ``RunWriter.save_checkpoint`` (temporary file, then
+rename), so a crash can leave a stray temporary file but never a partial
+``iter_<N>.pt``. It holds only tensors and plain containers, so it loads with
+``torch.load(weights_only=True)``: student weights, optimiser state, torch's RNG state,
+the iteration and the resolved config; in the DACS and RCCR modes also the teacher, the
+projection heads, the memory bank and the method's random generator (under DDP, each
+rank's); with fp16 precision also the gradient scaler.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rccr.runs import RunError, iteration_files, load_checkpoint
+from rccr.training.distributed import World, all_gather_rows
+from rccr.training.steps import MethodParts
+
+__all__ = ["capture", "latest_checkpoint", "restore"]
+
+
+def capture(
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    config: dict[str, Any],
+    method: MethodParts | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+) -> dict[str, Any]:
+    """The training state to save (the iteration is added by the writer).
+
+    Under DDP this is collective: the ranks' method generators (each rank augments with
+    its own) are gathered so that a resume gives every rank its own state back.
+    """
+    state = {
+        "student": student.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": torch.get_rng_state(),
+        "config": config,
+    }
+    if method is not None:
+        state["method"] = method.state_dict()
+        generators = all_gather_rows(method.generator.get_state()[None])  # (world, bytes)
+        if generators.shape[0] > 1:
+            state["rank_generators"] = generators
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()
+    return state
+
+
+def restore(
+    state: dict[str, Any],
+    student: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    method: MethodParts | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    world: World | None = None,
+) -> int:
+    """Load a captured state; return the iteration it was taken at.
+
+    Raises:
+        RunError: if the state does not fit this run (e.g. a bank of another size after a
+            change of the number of DDP processes).
+    """
+    world = world or World()
+    try:
+        student.load_state_dict(state["student"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        if method is not None:
+            generators = state.get("rank_generators")
+            written = 1 if generators is None else len(generators)
+            if written != world.size:  # the bank's size and the generators depend on it
+                raise RunError(
+                    f"the checkpoint was written by {written} process(es); resume it "
+                    f"with the same number ({world.size} now)"
+                )
+            method.load_state_dict(state["method"])
+            if generators is not None:
+                method.generator.set_state(generators[world.rank].clone())
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise RunError(f"checkpoint at iteration {state.get('iteration')} does not fit this "
+                       f"run: {exc}") from exc  # fmt: skip
+    return int(state["iteration"])
+
+
+def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any] | None, list[str]]:
+    """The newest checkpoint of a run that loads, and a note for each newer one that did not.
+
+    Returns:
+        (state or None if there is none, problems).
+    """
+    problems: list[str] = []
+    for path in reversed(iteration_files(Path(run_dir) / "checkpoints", ".pt").values()):
+        try:
+            return load_checkpoint(path), problems
+        except RunError as exc:
+            problems.append(str(exc))
+    return None, problems

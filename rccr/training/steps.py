@@ -1,0 +1,171 @@
+"""One training step per mode, in the order of the method (docs/method.md#iteration).
+
+A step takes the student and this iteration's batches, returns the total loss (to
+backpropagate) and a dict of named loss terms (logged, and checked for NaN by name).
+Optimiser steps and the teacher's EMA update stay in the trainer.
+
+- ``source_only_step``: supervised on source labels (the lower bound);
+- ``oracle_step``: supervised on target labels (the upper bound; not adaptation);
+- ``dacs_step``: source cross-entropy plus weighted cross-entropy on ClassMix images;
+- ``rccr_step``: DACS plus the region-wise contrastive loss on a CutMix image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rccr.config import MethodConfig
+from rccr.data.dataset import Sample
+from rccr.data.labels import IGNORE_INDEX
+from rccr.method.memory_bank import (
+    DOMAIN_AUGMENTED,
+    DOMAIN_TARGET,
+    augmented_labels,
+    sample_entries,
+)
+from rccr.method.mixing import class_mix_masks, cut_mix, cut_mix_box, mix, photometric
+from rccr.method.pseudo_label import (
+    dacs_weight,
+    mixed_pixel_weight,
+    pseudo_label,
+    weighted_cross_entropy,
+)
+from rccr.method.region_contrast import (
+    box_cells,
+    contrast_weight,
+    gather_cells,
+    region_contrastive_loss,
+)
+from rccr.training.distributed import all_gather_rows
+from rccr.training.method_parts import MethodParts
+
+__all__ = [
+    "StepOutput",
+    "dacs_step",
+    "oracle_step",
+    "rccr_step",
+    "segmentation_loss",
+    "source_only_step",
+]
+
+StepOutput = tuple[Tensor, dict[str, Tensor]]
+
+
+def segmentation_loss(student: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
+    """Cross-entropy of the student on labelled images, logits upsampled to the labels.
+
+    Args:
+        images: (B, 3, H, W) in [0, 1].
+        labels: (B, H, W) train ids, 255 ignored.
+    """
+    logits = student(images).logits  # (B, C, H/8, W/8)
+    logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+    return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+
+
+def source_only_step(student: nn.Module, source: Sample) -> StepOutput:
+    """Supervised on source labels only: the lower bound of adaptation."""
+    loss = segmentation_loss(student, source.image, source.label)
+    return loss, {"loss_source": loss}
+
+
+def oracle_step(student: nn.Module, target: Sample) -> StepOutput:
+    """Supervised on target labels: the upper bound (uses labels UDA may not)."""
+    loss = segmentation_loss(student, target.image, target.label)
+    return loss, {"loss_target_oracle": loss}
+
+
+def dacs_step(
+    student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
+) -> StepOutput:
+    """DACS: source cross-entropy plus weighted cross-entropy on ClassMix images."""
+    terms, _ = _dacs_terms(student, parts, source, target, config)
+    return terms["loss_source"] + terms["loss_mix"], terms
+
+
+def _dacs_terms(
+    student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
+) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor]]:
+    """The two DACS losses, and the teacher's clean-target pass for RCCR to reuse."""
+    size = source.image.shape[-2:]
+    loss_source = segmentation_loss(student, source.image, source.label)
+    # 1. Teacher pass on the clean target image: pseudo-labels and confidence.
+    with torch.no_grad():
+        teacher_out = parts.teacher(target.image)
+        tgt_pseudo, tgt_confidence = pseudo_label(teacher_out.logits, size=(size[0], size[1]))
+    # 3. ClassMix: half of the source classes pasted onto the target, then photometric.
+    mask = class_mix_masks(source.label, parts.generator, per_image=config.class_mix == "per_image")
+    mix_image = photometric(mix(mask, source.image, target.image), parts.generator)
+    mix_label = mix(mask, source.label, tgt_pseudo)
+    tgt_weight = dacs_weight(tgt_confidence, config.pseudo_label_threshold)
+    mix_weight = mixed_pixel_weight(mask, tgt_weight)
+    logits = student(mix_image).logits  # (B, C, H/8, W/8)
+    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    loss_mix = weighted_cross_entropy(logits, mix_label, mix_weight)
+    terms = {"loss_source": loss_source, "loss_mix": loss_mix}
+    return terms, (teacher_out.logits, teacher_out.features, tgt_weight)
+
+
+def rccr_step(
+    student: nn.Module,
+    parts: MethodParts,
+    source: Sample,
+    target: Sample,
+    config: MethodConfig,
+    iteration: int,
+    total: int,
+) -> StepOutput:
+    """RCCR: DACS plus the region-wise contrastive consistency loss on a CutMix image."""
+    assert parts.student_head is not None
+    terms, (tgt_logits, tgt_features, _) = _dacs_terms(student, parts, source, target, config)
+    batch, _, height, width = source.image.shape
+    stride = parts.teacher.output_stride  # the student's too (it may be wrapped in DDP)
+    # 4. CutMix: a stride-aligned target box pasted into the source image, then photometric.
+    boxes = cut_mix_box(height, width, batch, stride, parts.generator)
+    aug_image = photometric(cut_mix(source.image, target.image, boxes), parts.generator)
+    z_m = parts.student_head(student(aug_image).features)  # (B, D, h, w) student embeddings
+    feat_size = (z_m.shape[-2], z_m.shape[-1])
+    with torch.no_grad():
+        head = parts.teacher_head if config.momentum_head else parts.student_head
+        assert head is not None
+        z_t = head(tgt_features)  # (B, D, h, w) positives: teacher embedding, clean target
+        tgt_pseudo, tgt_confidence = pseudo_label(tgt_logits)  # (B, h, w) at feature size
+    inside = box_cells(boxes, stride, *feat_size)  # (B, h, w)
+    anchors = gather_cells(z_m, inside)  # (N, D)
+    positives = gather_cells(z_t, inside)  # (N, D)
+    anchor_labels = gather_cells(tgt_pseudo, inside)  # (N,)
+    anchor_confidence = gather_cells(tgt_confidence, inside)  # (N,)
+    # 6. This step's bank entries: augmented-image student features (source labels outside
+    # the box, pseudo-labels inside) and clean-target teacher features (pseudo-labels).
+    per_step = config.bank_per_step
+    aug_labels = augmented_labels(inside, tgt_pseudo, source.label)  # (B, h, w)
+    new = [
+        (DOMAIN_AUGMENTED, sample_entries(z_m.detach(), aug_labels, per_step, parts.generator)),
+        (DOMAIN_TARGET, sample_entries(z_t, tgt_pseudo, per_step, parts.generator)),
+    ]
+    if parts.bank is not None:
+        for domain, entries in new:  # every rank's entries, in rank order, under DDP
+            features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
+            parts.bank.enqueue(features, labels, domain, iteration)
+        negatives, negative_labels, _, _ = parts.bank.contents()
+    else:
+        negatives = torch.cat([entries.features for _, entries in new])
+        negative_labels = torch.cat([entries.labels for _, entries in new])
+    threshold = config.confidence_threshold if config.positive_sampling == "confident" else 0.0
+    loss_contrast = region_contrastive_loss(
+        anchors,
+        positives,
+        anchor_labels,
+        anchor_confidence,
+        negatives,
+        negative_labels,
+        temperature=config.temperature,
+        confidence_threshold=threshold,
+        class_aware=config.negative_sampling == "class_aware",
+    )
+    weight = contrast_weight(iteration, total, config.contrast_weight, config.contrast_start_iter)
+    terms["loss_contrast"] = loss_contrast
+    loss = terms["loss_source"] + terms["loss_mix"] + weight * loss_contrast
+    return loss, terms

@@ -1,0 +1,414 @@
+"""The training loop: one trainer for every mode, writing one run directory.
+
+``train(config)`` builds the student, the data streams and the optimiser, resumes from the
+newest checkpoint if the run directory already holds this run, and then repeats
+(:meth:`Trainer.run`):
+
+1. ``_train_step``: set the poly learning rate, take this iteration's source and target
+   batches, run the mode's step (``rccr.training.steps``: source-only, oracle, DACS or
+   RCCR), which returns the loss and its terms; stop with the term's name if any term is
+   NaN or infinite (or, with ``train.nan_retries``, roll back to the last checkpoint past
+   the batch: ``faults``); backpropagate, take an SGD step and the teacher's EMA step;
+2. ``_log``: append the mean loss terms, lr and timing to metrics.jsonl, and evaluate on
+   target val, on their schedules;
+3. ``_stop_reason``: whether a signal (or ``until``) asks to stop, agreed across ranks;
+4. ``_save``: a checkpoint on its schedule, at the end, or before stopping.
+
+Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns; calling
+``train`` again with the same config continues bit for bit (on CPU), also after a kill.
+An unreadable sample stops the run naming the file, or with ``data.skip_bad`` is skipped
+and logged (``rccr.training.faults``).
+
+The forward passes run under the configured precision (``rccr.training.precision``). Launched
+by ``torchrun``, every process runs this same loop on its shard of each batch with the
+student (and projection head) wrapped in DDP (``rccr.training.distributed``); rank 0 alone
+writes the run directory and evaluates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from rccr.build import build_datasets, build_model
+from rccr.config import Config
+from rccr.data.dataset import Sample, SegmentationDataset
+from rccr.data.skipping import Checked, ReplaceBad, require_readable
+from rccr.evaluation import EvalResult, evaluate
+from rccr.runs import Run, RunError, RunWriter, load_run, same_run
+from rccr.training import checkpoint, distributed
+from rccr.training.data_stream import DataStream
+from rccr.training.faults import Faults, TrainingError, require_finite
+from rccr.training.method_parts import MethodParts
+from rccr.training.optim import build_optimizer, poly_lr, set_lr
+from rccr.training.precision import Precision
+from rccr.training.steps import StepOutput, dacs_step, oracle_step, rccr_step, source_only_step
+from rccr.training.stopping import agreed_stop, stop_requests
+
+__all__ = ["Trainer", "TrainingError", "train"]
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _to(batch: Sample, device: torch.device, channels_last: bool) -> Sample:
+    image = batch.image.to(device, non_blocking=True)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    return Sample(image, batch.label.to(device, non_blocking=True), batch.name)
+
+
+class Trainer:
+    """Builds everything a run needs from its config.
+
+    Args:
+        config: the resolved config.
+        out: the run directory (default ``runs/<config.name>``).
+
+    Raises:
+        RunError: if ``out`` holds a different run (its config.yaml differs), or its newest
+            checkpoint does not fit this run.
+    """
+
+    def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
+        self.config = config
+        self.out = Path(out) if out is not None else Path("runs") / config.name
+        if not same_run(self.out, config):
+            raise RunError(
+                f"{self.out}: holds a run with a different config ({self.out / 'config.yaml'}); "
+                "choose another output folder or delete it"
+            )
+        # Datasets first: a wrong path fails before a large model is built.
+        self.source_set, self.target_set, self.val_set = build_datasets(config.data)
+        train_cfg = config.train
+        if train_cfg.threads:
+            torch.set_num_threads(train_cfg.threads)
+        self.device = _device(train_cfg.device)
+        self.world = distributed.init_world(self.device.type)
+        if self.world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+        self.precision = Precision.from_config(train_cfg.precision, self.device)
+        # The same seed on every rank: identical initial weights without a broadcast.
+        torch.manual_seed(train_cfg.seed)
+        self.student = build_model(config.model, verbose=self.world.is_main).to(self.device)
+        if train_cfg.channels_last:
+            self.student.to(memory_format=torch.channels_last)
+        self.method: MethodParts | None = None
+        heads = []
+        if train_cfg.mode in ("dacs", "rccr"):
+            seed = distributed.rank_seed(train_cfg.seed, self.world.rank)
+            self.method = MethodParts.build(self.student, config.method, train_cfg.mode == "rccr",
+                                            seed, world_size=self.world.size)  # fmt: skip
+            self.method.to(self.device)
+            heads = [h for h in (self.method.student_head,) if h is not None]
+        scale = self.world.size if train_cfg.lr_scaling == "linear" else 1
+        self.lr = train_cfg.lr * scale
+        self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
+        self.iteration = 0
+        state, self.problems = checkpoint.latest_checkpoint(self.out)
+        for problem in self.problems:  # newer checkpoints that did not load: say so
+            warnings.warn(f"skipped on resume: {problem}", stacklevel=2)
+        if state is not None:
+            self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
+                                                self.precision.scaler, self.world)  # fmt: skip
+        self.faults = Faults(config, self.out, self.iteration)
+        self.model, self.parts = self._wrap()
+
+    def _wrap(self) -> tuple[nn.Module, MethodParts | None]:
+        """The student and the method's parts as the step uses them: under DDP the student
+        and the projection head are wrapped so their gradients are averaged across ranks."""
+        model: nn.Module = self.student
+        parts = self.method
+        if self.world.distributed:
+            model = distributed.wrap(model, self.device)
+            if parts is not None and parts.student_head is not None:
+                head = distributed.wrap(parts.student_head, self.device)
+                parts = dataclasses.replace(parts, student_head=head)  # type: ignore[arg-type]
+        if self.config.train.compile:
+            model = torch.compile(model)  # type: ignore[assignment]
+        return model, parts
+
+    def _streams(self) -> tuple[Iterator[Sample] | None, Iterator[Sample] | None]:
+        """Source and target batches from this iteration on; each mode reads only the
+        domains its step uses."""
+        mode = self.config.train.mode
+        source = self._stream(self.source_set, 0) if mode != "oracle" else None
+        target = self._stream(self.target_set, 1) if mode != "source_only" else None
+        return source, target
+
+    def _stream(self, dataset: SegmentationDataset, stream: int) -> Iterator[Sample]:
+        """Batches past those skipped by roll-backs, each sample read or reported
+        (``rccr.training.faults``)."""
+        c, world = self.config, self.world
+
+        def start_at(batch: int) -> DataStream[Checked]:
+            return DataStream(ReplaceBad(dataset), c.train.batch_size, c.train.seed, stream,
+                              batch, c.data.num_workers, pin_memory=self.device.type == "cuda",
+                              rank=world.rank, world_size=world.size)  # fmt: skip
+
+        return self.faults.stream(start_at, self.iteration, ("source", "target")[stream])
+
+    def _next(self, stream: Iterator[Sample] | None) -> Sample | None:
+        if stream is None:
+            return None
+        return _to(next(stream), self.device, self.config.train.channels_last)
+
+    def step(self, source: Sample | None, target: Sample | None) -> StepOutput:
+        """One step of the configured mode on device batches."""
+        mode, model, parts = self.config.train.mode, self.model, self.parts
+        if mode == "oracle":
+            assert target is not None
+            return oracle_step(model, target)
+        assert source is not None
+        if mode == "source_only":
+            return source_only_step(model, source)
+        assert target is not None and parts is not None
+        if mode == "dacs":
+            return dacs_step(model, parts, source, target, self.config.method)
+        return rccr_step(model, parts, source, target, self.config.method,
+                         self.iteration, self.config.train.iterations)  # fmt: skip
+
+    def evaluate(self, progress: bool = True) -> EvalResult:
+        """Evaluate the student, as it is now, on target val at full label resolution."""
+        last = self.iteration == self.config.train.iterations
+        return evaluate(
+            self.student,
+            self.val_set,
+            dataset_name="cityscapes",
+            split="val",
+            subsets=self.config.eval.subsets,
+            device=self.device,
+            batch_size=self.config.eval.batch_size,
+            progress=progress,
+            autocast_dtype=self.precision.dtype,
+            checkpoint_choice=f"{'last, ' if last else ''}iter_{self.iteration}",
+        )
+
+    def _state(self) -> dict[str, Any]:
+        """The state to checkpoint (collective under DDP: every rank must call it)."""
+        config = self.config.to_dict()
+        return checkpoint.capture(self.student, self.optimizer, config, self.method,
+                                  self.precision.scaler)  # fmt: skip
+
+    def _save(self, writer: RunWriter | None) -> None:
+        """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE."""
+        networks: dict[str, nn.Module | None] = {"student": self.student}
+        if self.method is not None:
+            for name in ("teacher", "student_head", "teacher_head"):
+                networks[name] = getattr(self.method, name)
+        require_finite(networks, self.iteration, self.out)
+        state = self._state()
+        if writer is None:
+            return
+        writer.save_checkpoint(self.iteration, state)
+        if self.method is not None and self.method.bank is not None:
+            writer.save_features(self.iteration, self.method.bank.snapshot())
+
+    def _lr_at(self, iteration: int) -> float:
+        """The poly learning rate of the step that starts at ``iteration``."""
+        cfg = self.config.train
+        return poly_lr(self.lr, iteration, cfg.iterations, cfg.poly_power)
+
+    def _train_step(
+        self, source: Iterator[Sample] | None, target: Iterator[Sample] | None
+    ) -> dict[str, float]:
+        """One SGD step; returns the loss terms (averaged over ranks), checked to be finite."""
+        set_lr(self.optimizer, self._lr_at(self.iteration))
+        with self.precision.autocast():
+            loss, terms = self.step(self._next(source), self._next(target))
+        stacked = torch.stack([value.detach().float() for value in terms.values()])
+        values = dict(zip(terms, distributed.all_reduce_mean(stacked).tolist(), strict=True))
+        for name, value in values.items():
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"{name} is {value} at iteration {self.iteration + 1}; "
+                    f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
+                )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.precision.backward_and_step(loss, self.optimizer)
+        # Every rank continues from rank 0's BatchNorm statistics, as DDP's own broadcast.
+        distributed.broadcast_buffers(self.student)
+        if self.method is not None:  # the teacher follows the student (0-based step index)
+            self.method.update_teacher(
+                self.student, self.iteration, self.config.method.ema_max_momentum
+            )
+        self.iteration += 1
+        return values
+
+    def run(
+        self,
+        progress: bool = True,
+        until: int | None = None,
+        on_log: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Run:
+        """Train to ``train.iterations`` and return the run.
+
+        Args:
+            progress: show a progress bar.
+            until: stop early after this iteration, saving a checkpoint (the run is then
+                "interrupted" and a later call continues it).
+            on_log: called with each record as it is appended to metrics.jsonl (rank 0).
+        """
+        cfg = self.config.train
+        writer = self._start()
+        source, target = self._streams()
+        meter = _LossMeter()
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
+                   disable=not progress or writer is None, unit="it")  # fmt: skip
+        self.student.train()
+        reason = None
+        try:
+            with stop_requests() as signalled:
+                if cfg.nan_retries and self.iteration == 0:
+                    self._save(writer)  # the state a roll-back before any checkpoint returns to
+                while self.iteration < cfg.iterations and reason is None:
+                    try:
+                        meter.add(self._train_step(source, target))
+                    except TrainingError as error:  # a NaN: stop, or roll back past its batch
+                        self._roll_back(error, writer)
+                        source, target = self._streams()
+                        meter, bar.n = _LossMeter(), self.iteration
+                        continue
+                    self.faults.commit(self.iteration, writer)
+                    bar.update()
+                    self._log(meter, bar, writer, on_log)
+                    reason = self._stop_reason(signalled(), until)
+                    done = self.iteration == cfg.iterations
+                    if _due(self.iteration, cfg.checkpoint_every) or done or reason:
+                        self._save(writer)
+        except BaseException:
+            if writer is not None:
+                writer.set_status("interrupted", self.iteration)
+            raise
+        finally:
+            bar.close()
+        return self._finish(writer, reason)
+
+    def _start(self) -> RunWriter | None:
+        """Check the validation files, and (rank 0) open the run directory for writing."""
+        if not self.world.is_main:
+            return None
+        require_readable(self.val_set)  # else a bad file would stop the run at its first eval
+        writer = RunWriter(self.out)
+        writer.write_config(self.config)
+        writer.truncate_metrics(self.iteration)
+        writer.remove_temporaries()  # left by a writer killed mid-write
+        writer.set_status("running", self.iteration)
+        self._announce()
+        return writer
+
+    def _log(
+        self,
+        meter: _LossMeter,
+        bar: tqdm,
+        writer: RunWriter | None,
+        on_log: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        """The mean loss terms, lr and skips on the log schedule, and the target-val score
+        on the evaluation schedule, as one metrics.jsonl record."""
+        cfg = self.config.train
+        done = self.iteration == cfg.iterations
+        record: dict[str, Any] = {}
+        if self.iteration % cfg.log_every == 0 or done:
+            record |= meter.flush() | {"lr": self._lr_at(self.iteration - 1)}
+            record |= self.faults.metrics()
+            bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith("loss")},
+                            refresh=False)  # fmt: skip
+        if _due(self.iteration, cfg.eval_every) or done:
+            record |= self._evaluate(writer)
+        if record and writer is not None:
+            record = {"iteration": self.iteration, "time": time.time(), **record}
+            writer.log(record)
+            if on_log is not None:
+                on_log(record)
+
+    def _stop_reason(self, signalled: str | None, until: int | None) -> str | None:
+        """Why to stop after this step (a signal, or ``until``), agreed across ranks."""
+        early = self.iteration == until and self.iteration < self.config.train.iterations
+        return agreed_stop(signalled or ("stopped" if early else None), self.world, self.device)
+
+    def _finish(self, writer: RunWriter | None, reason: str | None) -> Run:
+        """Record how the run ended, and read it back once every rank is done."""
+        if writer is not None:
+            writer.set_status("interrupted" if reason else "finished", self.iteration)
+            if reason is not None:
+                print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
+        distributed.barrier()  # the run directory is complete before any rank reads it
+        return load_run(self.out)
+
+    def _roll_back(self, error: TrainingError, writer: RunWriter | None) -> None:
+        """Continue from the newest checkpoint, past the failed step's batch, or re-raise."""
+        state = self.faults.roll_back(error, self.iteration, writer)
+        self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
+                                            self.precision.scaler, self.world)  # fmt: skip
+        if self.world.is_main:
+            warnings.warn(f"{error}; rolled back to iteration {self.iteration} and skipping "
+                          "that batch", stacklevel=3)  # fmt: skip
+
+    def _evaluate(self, writer: RunWriter | None) -> dict[str, float]:
+        """Rank 0 evaluates and saves the result; the other ranks wait for it."""
+        record = {}
+        if writer is not None:
+            result = self.evaluate(progress=False)
+            writer.save_eval(self.iteration, result)
+            record = {f"val/{k}": v for k, v in result.miou.items()}
+        distributed.barrier()
+        return record
+
+    def _announce(self) -> None:
+        """One line on how the run computes, when it is not a plain single process."""
+        cfg, world = self.config.train, self.world
+        if world.distributed:
+            print(f"DDP: {world.size} processes x batch {cfg.batch_size} = effective batch "
+                  f"{cfg.batch_size * world.size} per domain; lr {self.lr:g} "
+                  f"(lr_scaling {cfg.lr_scaling}); precision {self.precision.name}")  # fmt: skip
+        elif self.precision.name != "fp32":
+            print(f"precision {self.precision.name} on {self.device}")
+
+
+def _due(iteration: int, every: int) -> bool:
+    return every > 0 and iteration % every == 0
+
+
+class _LossMeter:
+    """Mean of each loss term since the last flush, and seconds per iteration."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.count, self.tick = 0, time.perf_counter()
+
+    def add(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        seconds = time.perf_counter() - self.tick
+        means = {name: total / self.count for name, total in self.sums.items()}
+        means["sec_per_iter"] = seconds / self.count
+        self.sums, self.count, self.tick = {}, 0, time.perf_counter()
+        return means
+
+
+def train(
+    config: Config,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    on_log: Callable[[dict[str, Any]], None] | None = None,
+    until: int | None = None,
+) -> Run:
+    """Train (or resume) a run and return it; see :class:`Trainer` and :meth:`Trainer.run`."""
+    return Trainer(config, out).run(progress=progress, until=until, on_log=on_log)
