@@ -208,7 +208,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """DACS self-training and RCCR's regional contrast (DESIGN.md section 3).
+    """DACS self-training and RCCR's regional contrast (docs/method.md#constants).
 
     Attributes:
         pseudo_label_threshold: DACS weight: share of target pixels with confidence >= this.

@@ -1,7 +1,7 @@
 """The momentum (EMA) teacher: freeze, the DACS momentum schedule, and the update.
 
-DESIGN section 3, step 8: after each SGD step the teacher moves towards the student with
-``alpha_t = min(1 - 1/(t+1), 0.99)``.
+After each SGD step the teacher moves towards the student (docs/method.md#teacher) with
+``alpha_t = min(1 - 1/(t+1), 0.99)`` (docs/method.md#schedule).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""RCCR's memory bank of negatives: a fixed-size ring buffer (DESIGN section 3, step 6).
+"""RCCR's memory bank of negatives: a fixed-size ring buffer (docs/method.md#bank).
 
 Each step the trainer enqueues N random student features of the augmented (CutMix) images,
 labelled by source ground truth outside the box and pseudo-labels inside, and N random
@@ -134,9 +134,10 @@ class MemoryBank(nn.Module):
         return self.features[rows], self.labels[rows], self.domain[rows], self.step[rows]
 
     def snapshot(self) -> dict[str, np.ndarray]:
-        """The filled rows as numpy arrays for ``features/iter_<N>.npz`` (DESIGN section 6).
+        """The filled rows as numpy arrays for ``features/iter_<N>.npz``.
 
-        Features are float16 (half the file); labels int64, domain int8, step int64.
+        Features are float16 (half the file); labels int64, domain int8, step int64. The
+        file is one of the run directory's (docs/method.md#run-directory).
         """
         features, labels, domain, step = self.contents()
         return {

@@ -1,4 +1,4 @@
-"""Region sampling and RCCR's region-wise contrastive loss (DESIGN section 3, steps 4-5, 7).
+"""Region sampling and RCCR's region-wise contrastive loss (docs/method.md#loss).
 
 Every feature cell of the student embedding inside the CutMix box is an *anchor* ``q``; its
 *positive* ``k+`` is the teacher embedding of the clean target image at the same cell; the
@@ -10,7 +10,7 @@ where ``m(n)`` removes negatives whose (pseudo-)label equals the anchor's pseudo
 (class-aware negative sampling), and the loss is averaged over anchors whose teacher
 confidence exceeds a threshold (confident positive sampling). The two sampling strategies
 have named "off" settings (``rccr.config.POSITIVE_SAMPLING``, ``NEGATIVE_SAMPLING``) for the
-ablations.
+ablations (docs/method.md#sampling).
 
 The loss is computed in chunks of anchors by a custom autograd function that recomputes the
 similarities in backward, so neither pass holds more than ``chunk_size x M`` similarities.
@@ -142,7 +142,7 @@ def region_contrastive_loss(
     class_aware: bool = True,
     chunk_size: int = 2048,
 ) -> Tensor:
-    """RCCR's region-wise contrastive consistency loss (paper's InfoNCE form, DESIGN §3.4).
+    """RCCR's region-wise contrastive consistency loss (InfoNCE form, docs/method.md#loss).
 
     ``loss_i = -log( exp(q.k+/t) / (exp(q.k+/t) + sum_n m(n) exp(q.k-_n/t)) )``, averaged
     over the kept anchors. Computed as a log-sum-exp over ``[positive, masked negatives]``
@@ -211,7 +211,7 @@ def region_contrastive_loss(
 
 
 def contrast_weight(iteration: int, total: int, base: float = 0.01, start: int = 0) -> float:
-    """Weight of the contrastive loss at ``iteration`` (DESIGN §7).
+    """Weight of the contrastive loss at ``iteration`` (docs/method.md#schedule).
 
     ``lambda(t) = base * exp(-5 * (1 - sqrt(t / T)))`` with ``t = iteration - start`` and
     ``T = total - start``; 0 before ``start``; ``t / T`` is clipped to 1 after ``total``.

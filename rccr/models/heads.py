@@ -1,4 +1,4 @@
-"""RCCR's projection head: backbone features to L2-normalised embeddings (DESIGN §3.1, 3.4).
+"""RCCR's projection head: backbone features to L2-normalised embeddings (docs/method.md#loss).
 
 Two 1x1 convolutions with a ReLU between, then L2 normalisation over channels, so that
 ``q.k`` in the contrastive loss is a cosine similarity. 128-d at output stride 8.
