@@ -116,3 +116,28 @@ def test_docs__no_file_cites_a_document_outside_the_repository() -> None:
         if any(phrase in line for phrase in OUTSIDE)
     ]
     assert not found, "cite docs/method.md#<slug> instead:\n" + "\n".join(found)
+
+
+def _layout_block() -> str:
+    """The code block of the README's Layout section."""
+    section = (REPO / "README.md").read_text().split("\n## Layout\n", 1)[1]
+    return section.split("```", 2)[1]
+
+
+def test_readme__layout_names_every_part_of_the_package() -> None:
+    layout = _layout_block()
+    package = REPO / "rccr"
+    skip = {"__init__.py", "__main__.py", "__pycache__", "py.typed", "configs"}
+    parts = [p.name for p in package.iterdir() if p.name not in skip]
+    assert len(parts) >= 10
+    missing = [name for name in parts if not re.search(rf"\b{re.escape(name)}", layout)]
+    assert not missing, f"README Layout does not name rccr/{missing}"
+
+
+def test_readme__layout_names_only_what_exists() -> None:
+    layout = _layout_block()
+    top = re.findall(r"^(\S+/)", layout, flags=re.MULTILINE)  # top-level folders
+    inner = re.findall(r"^  (\S+?/)", layout, flags=re.MULTILINE)  # rccr's subpackages
+    assert len(top) >= 6 and len(inner) >= 5
+    assert all((REPO / name).is_dir() for name in top), top
+    assert all((REPO / "rccr" / name).is_dir() for name in inner), inner

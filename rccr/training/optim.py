@@ -17,8 +17,9 @@ __all__ = ["build_optimizer", "poly_lr", "set_lr"]
 
 
 def poly_lr(base_lr: float, iteration: int, total: int, power: float) -> float:
-    """The poly schedule at ``iteration`` (0-based) of ``total``."""
-    return base_lr * (1.0 - iteration / total) ** power
+    """The poly schedule at ``iteration`` (0-based) of ``total``: ``base_lr * (1 - t/T)^power``,
+    and 0 from ``total`` on (a negative base would make the power complex)."""
+    return base_lr * max(0.0, 1.0 - iteration / total) ** power
 
 
 def build_optimizer(groups: Iterable[dict[str, Any]], config: TrainConfig) -> torch.optim.SGD:

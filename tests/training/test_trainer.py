@@ -50,7 +50,7 @@ def test_train__same_seed_same_weights_other_seed_differs(toy: Path, tmp_path: P
 def test_train__resume_is_bit_exact(toy: Path, tmp_path: Path) -> None:
     config = _config(toy, "train.checkpoint_every=0")
     straight = train(config, tmp_path / "straight", progress=False)
-    half = Trainer(config, tmp_path / "resumed").run(progress=False, until=3)
+    half = train(config, tmp_path / "resumed", progress=False, until=3)
     assert half.status == "interrupted" and list(half.checkpoints) == [3]
     resumed = Trainer(config, tmp_path / "resumed")
     assert resumed.iteration == 3
