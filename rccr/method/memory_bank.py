@@ -188,23 +188,33 @@ class BankEntries(NamedTuple):
 
 
 def sample_entries(
-    features: Tensor, labels: Tensor, n: int, generator: torch.Generator
+    features: Tensor,
+    labels: Tensor,
+    n: int,
+    generator: torch.Generator,
+    keep_ignore: bool = False,
 ) -> BankEntries:
     """``n`` random feature cells that have a class: one domain's new bank rows of a step.
 
-    Cells labelled 255 are never drawn (they have no class for class-aware sampling).
+    Cells labelled 255 are not drawn (they have no class for class-aware sampling), unless
+    ``keep_ignore`` (``method.bank_ignore``): the release draws from every cell, and a 255
+    entry then counts as a negative of every anchor.
 
     Args:
         features: (B, D, h, w) embeddings.
         labels: (B, h, w) their labels.
-        n: how many to draw (all cells that have a class if there are fewer).
+        n: how many to draw (all candidate cells if there are fewer).
         generator: draws the cells (a CPU generator).
+        keep_ignore: whether cells labelled 255 are candidates.
 
     Returns:
-        ``min(n, cells with a class)`` entries, in random order.
+        ``min(n, candidate cells)`` entries, in random order.
     """
     flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])  # (B*h*w, D)
     flat_labels = labels.reshape(-1)  # (B*h*w,)
-    valid = (flat_labels != IGNORE_INDEX).nonzero()[:, 0]  # (V,) cells with a class
+    candidate = torch.ones_like(flat_labels, dtype=torch.bool)
+    if not keep_ignore:
+        candidate = flat_labels != IGNORE_INDEX
+    valid = candidate.nonzero()[:, 0]  # (V,) candidate cells
     cells = valid[sample_rows(valid.numel(), n, generator).to(valid.device)]  # (m,)
     return BankEntries(flat[cells], flat_labels[cells], cells)
