@@ -51,14 +51,17 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         anchor_labels: Tensor,
         negatives: Tensor,
         negative_labels: Tensor,
+        anchor_locations: Tensor,
+        negative_locations: Tensor,
         temperature: float,
         class_aware: bool,
         chunk_size: int,
     ) -> Tensor:
-        ctx.save_for_backward(anchors, positives, anchor_labels, negatives, negative_labels)
+        tensors = (anchors, positives, anchor_labels, negatives, negative_labels,
+                   anchor_locations, negative_locations)  # fmt: skip
+        ctx.save_for_backward(*tensors)
         ctx.temperature, ctx.class_aware, ctx.chunk_size = temperature, class_aware, chunk_size
         total = anchors.new_zeros(())
-        tensors = (anchors, positives, anchor_labels, negatives, negative_labels)
         for _, pos, neg in _chunks(tensors, temperature, class_aware, chunk_size):
             total = total + (_log_denominator(pos, neg) - pos).sum()
         return total
@@ -66,7 +69,7 @@ class _ChunkedInfoNCE(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         tensors = ctx.saved_tensors
-        anchors, positives, _, negatives, _ = tensors
+        anchors, positives, _, negatives, *_ = tensors
         grad = torch.empty_like(anchors)  # (N, D)
         for rows, pos, neg in _chunks(tensors, ctx.temperature, ctx.class_aware, ctx.chunk_size):
             log_z = _log_denominator(pos, neg)[:, None]  # (C, 1)
@@ -76,7 +79,7 @@ class _ChunkedInfoNCE(torch.autograd.Function):
             grad_chunk = (p_pos - 1.0) * positives[rows]  # (C, D)
             grad_chunk = grad_chunk.addmm_(p_neg, negatives)  # + (C, M) @ (M, D) -> (C, D)
             grad[rows] = grad_chunk / ctx.temperature
-        return grad * grad_output, None, None, None, None, None, None, None
+        return (grad * grad_output, *([None] * 9))
 
 
 def _chunks(
@@ -84,17 +87,18 @@ def _chunks(
 ) -> Iterator[tuple[slice, Tensor, Tensor]]:
     """(rows, positive logits (C,), negative logits (C, M)) for each chunk of anchors.
 
-    ``tensors`` is (anchors, positives, anchor_labels, negatives, negative_labels). Forward
-    and backward both walk the anchors this way: backward recomputes the logits rather
-    than keeping (N, M) of them.
+    ``tensors`` is (anchors, positives, anchor_labels, negatives, negative_labels,
+    anchor_locations, negative_locations). Forward and backward both walk the anchors this
+    way: backward recomputes the logits rather than keeping (N, M) of them.
     """
-    anchors, positives, anchor_labels, negatives, negative_labels = tensors
+    anchors, positives, anchor_labels, negatives, negative_labels, a_loc, n_loc = tensors
     for start in range(0, anchors.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
         pos, neg = _chunk_logits(
             anchors[rows], positives[rows], anchor_labels[rows], negatives,
             negative_labels, temperature, class_aware,
         )  # (C,), (C, M)  # fmt: skip
+        neg.masked_fill_(a_loc[rows, None] == n_loc[None, :], float("-inf"))  # its own cell
         yield rows, pos, neg
 
 
@@ -141,6 +145,8 @@ def region_contrastive_loss(
     confidence_threshold: float | None = 0.75,
     class_aware: bool = True,
     chunk_size: int = 2048,
+    anchor_locations: Tensor | None = None,
+    negative_locations: Tensor | None = None,
 ) -> Tensor:
     """RCCR's region-wise contrastive consistency loss (InfoNCE form, docs/method.md#loss).
 
@@ -164,6 +170,10 @@ def region_contrastive_loss(
         class_aware: if True, ``m(n) = [negative_labels[n] != anchor_labels[i]]`` (negative
             sampling "class_aware"); if False every negative counts ("random").
         chunk_size: anchors processed at a time; bounds memory at ``chunk_size x M``.
+        anchor_locations: (N,) int, where each anchor was taken (a feature cell).
+        negative_locations: (M,) int, where each negative was taken, -1 if it matches no
+            anchor. With both given, ``m(n)`` is also 0 where the locations are equal: an
+            anchor never meets its own features, whatever ``class_aware``.
 
     Returns:
         Scalar loss (float32, or float64 for float64 anchors). If no anchor is kept it is a
@@ -197,12 +207,17 @@ def region_contrastive_loss(
     kept = int(keep.sum())
     if kept == 0:
         return anchors.to(dtype).sum() * 0.0
+    if anchor_locations is None or negative_locations is None:  # no anchor is excluded
+        anchor_locations = torch.full_like(anchor_labels, -2)
+        negative_locations = torch.full_like(negative_labels, -1)
     total = _ChunkedInfoNCE.apply(
         anchors[keep].to(dtype),  # (K, D)
         positives[keep].detach().to(dtype),  # (K, D)
         anchor_labels[keep],  # (K,)
         negatives.detach().to(dtype),  # (M, D)
         negative_labels,
+        anchor_locations[keep],  # (K,)
+        negative_locations,  # (M,)
         temperature,
         class_aware,
         chunk_size,

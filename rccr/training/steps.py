@@ -45,7 +45,7 @@ from rccr.method.region_contrast import (
     gather_cells,
     region_contrastive_loss,
 )
-from rccr.training.distributed import all_gather_rows
+from rccr.training.distributed import all_gather_rows, rank
 from rccr.training.method_parts import MethodParts
 
 __all__ = [
@@ -164,14 +164,21 @@ def rccr_step(
             (DOMAIN_TARGET, z_t, tgt_pseudo),
         )
     ]
+    # Where anchors and entries come from (a cell of this rank's batch), so that no anchor
+    # meets its own features among its negatives, whatever the negative sampling.
+    offset = rank() * inside.numel()
+    anchor_locations = inside.flatten().nonzero()[:, 0] + offset  # (N,) as gather_cells
     if parts.bank is not None:
         for domain, entries in new:  # every rank's entries, in rank order, under DDP
             features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
-            parts.bank.enqueue(features, labels, domain, iteration)
+            locations = all_gather_rows(entries.cells + offset)
+            parts.bank.enqueue(features, labels, domain, iteration, locations)
         negatives, negative_labels, _, _ = parts.bank.contents()
+        negative_locations = parts.bank.locations(iteration)
     else:
         negatives = torch.cat([entries.features for _, entries in new])
         negative_labels = torch.cat([entries.labels for _, entries in new])
+        negative_locations = torch.cat([entries.cells for _, entries in new]) + offset
     threshold = config.confidence_threshold if config.positive_sampling == "confident" else 0.0
     loss_contrast = region_contrastive_loss(
         anchors,
@@ -183,6 +190,8 @@ def rccr_step(
         temperature=config.temperature,
         confidence_threshold=threshold,
         class_aware=config.negative_sampling == "class_aware",
+        anchor_locations=anchor_locations,
+        negative_locations=negative_locations,
     )
     weight = contrast_weight(iteration, total, config.contrast_weight, config.contrast_start_iter)
     terms["loss_contrast"] = loss_contrast

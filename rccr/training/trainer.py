@@ -135,8 +135,10 @@ class Trainer:
         if self.world.distributed:
             model = distributed.wrap(model, self.device)
             head = parts.student_head if parts is not None else None
-            if parts is not None and head is not None and any(
-                p.requires_grad for p in head.parameters()
+            if (
+                parts is not None
+                and head is not None
+                and any(p.requires_grad for p in head.parameters())
             ):  # a frozen head (method.train_head false) has no gradient to average
                 wrapped = distributed.wrap(head, self.device)
                 parts = dataclasses.replace(parts, student_head=wrapped)  # type: ignore[arg-type]
