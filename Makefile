@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.rccr-installed
 
-.PHONY: setup demo dashboard test lint lab notebooks bench bench-uda clean
+.PHONY: setup demo dashboard test lint lab notebooks bench bench-uda mutate clean
 
 setup: $(STAMP)
 
@@ -52,5 +52,12 @@ bench: setup
 bench-uda: setup
 	nice -n 10 $(BIN)/python benchmarks/uda_benchmark.py --preset toy
 
+# Mutation testing of the core modules with mutmut (settings in pyproject.toml, how to read
+# the survivors in docs/testing.md). Slow, so not part of `make test`; it resumes where it
+# stopped. The score and the accepted survivors are in benchmarks/results/mutation.md.
+mutate: setup
+	nice -n 10 $(BIN)/mutmut run
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -33,6 +33,6 @@ def build_optimizer(groups: Iterable[dict[str, Any]], config: TrainConfig) -> to
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate to ``lr * lr_mult``."""
+    """Set every group's learning rate to ``lr * lr_mult`` (every group carries one)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_mult", 1.0)
+        group["lr"] = lr * group["lr_mult"]

@@ -6,10 +6,12 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 from tiny_toy import tiny_config
 
+from rccr.config import TrainConfig
 from rccr.training import Trainer, train
-from rccr.training.optim import poly_lr
+from rccr.training.optim import build_optimizer, poly_lr, set_lr
 
 
 @pytest.mark.parametrize(
@@ -42,3 +44,16 @@ def test_poly_lr__logged_and_set_rates_follow_the_schedule(toy: Path, tmp_path: 
     for group in trainer.optimizer.param_groups:
         assert group["lr"] == pytest.approx(0.03 * (1 - 5 / 6) ** 2 * group["lr_mult"])
     assert math.isclose(sorted(g["lr_mult"] for g in trainer.optimizer.param_groups)[-1], 10.0)
+
+
+def test_build_optimizer__sgd_with_the_configured_momentum_and_decay() -> None:
+    config = TrainConfig(momentum=0.7, weight_decay=1e-3)
+    params = [torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))]
+    groups = [{"params": [params[0]], "lr": 1.0, "lr_mult": 1.0},
+              {"params": [params[1]], "lr": 10.0, "lr_mult": 10.0}]  # fmt: skip
+    optimizer = build_optimizer(groups, config)
+    assert type(optimizer) is torch.optim.SGD
+    for group in optimizer.param_groups:
+        assert (group["momentum"], group["weight_decay"]) == (0.7, 1e-3)
+    set_lr(optimizer, 0.5)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.5, 5.0]
