@@ -7,6 +7,9 @@ Two formats are recognised by their keys:
 - the DeepLab-v2 init checkpoint of the AdaptSegNet/DACS/RCCR lineage (``Scale.conv1.weight``,
   ..., ``Scale.layer5.conv2d_list.{0..3}.*`` for the ASPP, with or without the ``Scale.``
   prefix); use ``input_norm="caffe"``.
+- a checkpoint of this workbench (``checkpoints/iter_<N>.pt``: its ``student``, keys
+  ``backbone.*`` and ``classifier.*``), e.g. a source-only warm start; use the
+  ``input_norm`` it was trained with (the checkpoint's config says which).
 
 Files load with ``torch.load(weights_only=True)``: a file carrying code is refused.
 """
@@ -32,7 +35,7 @@ class LoadReport:
     """What ``load_pretrained`` did.
 
     Attributes:
-        format: ``"torchvision"`` or ``"deeplabv2"``.
+        format: ``"torchvision"``, ``"deeplabv2"`` or ``"rccr"`` (a workbench checkpoint).
         loaded: number of tensors copied into the model.
         missing: model names the format provides but the file lacks (left at their initial
             values; BatchNorm's ``num_batches_tracked`` counters are never listed).
@@ -61,8 +64,10 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def _read_state_dict(path: Path) -> dict[str, Tensor]:
-    """A file's state dict, unwrapped from ``{"state_dict": ...}`` or ``{"model": ...}``."""
+def _read_state_dict(path: Path) -> tuple[dict[str, Tensor], str | None]:
+    """A file's state dict, unwrapped from ``{"state_dict": ...}``, ``{"model": ...}`` or a
+    workbench checkpoint's ``{"student": ...}``; and the input normalisation a workbench
+    checkpoint's config names (None for other files)."""
     if not path.is_file():
         raise FileNotFoundError(f"pretrained weights not found: {path}")
     try:
@@ -70,7 +75,12 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"{path}: not a weights-only PyTorch checkpoint ({reason})") from exc
-    for wrapper in ("state_dict", "model"):
+    norm = None
+    if isinstance(obj, Mapping) and isinstance(obj.get("config"), Mapping):
+        model_config = obj["config"].get("model")
+        if isinstance(model_config, Mapping) and isinstance(model_config.get("input_norm"), str):
+            norm = model_config["input_norm"]
+    for wrapper in ("state_dict", "model", "student"):
         if isinstance(obj, Mapping) and isinstance(obj.get(wrapper), Mapping):
             obj = obj[wrapper]
             break
@@ -79,10 +89,14 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
     bad = [k for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, Tensor))]
     if bad:
         raise ValueError(f"{path}: expected a state dict of tensors; not tensors: {bad[:5]}")
-    return dict(obj)
+    return dict(obj), norm
 
 
 def _detect_format(keys: Sequence[str]) -> str | None:
+    if any(k.startswith("backbone.") for k in keys) and any(
+        k.startswith("classifier.") for k in keys
+    ):
+        return "rccr"
     if any(k.startswith(("Scale.", "layer5.")) for k in keys):
         return "deeplabv2"
     if "conv1.weight" in keys and any(k.startswith("layer1.") for k in keys):
@@ -90,8 +104,11 @@ def _detect_format(keys: Sequence[str]) -> str | None:
     return None
 
 
-def _model_name(key: str) -> str:
-    """File key -> our name: ``[Scale.]layer5.conv2d_list.i.*`` is the ASPP, the rest backbone."""
+def _model_name(key: str, fmt: str) -> str:
+    """File key -> our name: ``[Scale.]layer5.conv2d_list.i.*`` is the ASPP, the rest backbone;
+    a workbench checkpoint's names are ours already."""
+    if fmt == "rccr":
+        return key
     key = key.removeprefix("Scale.")
     if key.startswith("layer5.conv2d_list."):
         return "classifier.branches." + key.removeprefix("layer5.conv2d_list.")
@@ -99,14 +116,16 @@ def _model_name(key: str) -> str:
 
 
 def load_pretrained(model: DeepLabV2, path: str | os.PathLike[str]) -> LoadReport:
-    """Load torchvision ImageNet or DeepLab-v2 init weights from a local file into ``model``.
+    """Load torchvision ImageNet, DeepLab-v2 init or workbench weights from a local file.
 
-    The format is detected from the keys: ``Scale.*`` or ``layer5.*`` keys mean the
-    lineage's DeepLab-v2 checkpoint (with or without the ``Scale.`` prefix; its ``layer5``
-    ASPP loads only if its class count matches), otherwise ``conv1.weight`` and
-    ``layer1.*`` mean torchvision's ResNet (``fc.*`` skipped, classifier left initialised).
-    A DeepLab-v2 file with neither ``Scale.`` nor ``layer5`` keys cannot be told from
-    torchvision's by its keys; it loads the same way but is reported as ``torchvision``.
+    The format is detected from the keys: ``backbone.*`` and ``classifier.*`` keys mean a
+    checkpoint of this workbench (its student, loaded whole); ``Scale.*`` or ``layer5.*``
+    keys mean the lineage's DeepLab-v2 checkpoint (with or without the ``Scale.`` prefix;
+    its ``layer5`` ASPP loads only if its class count matches), otherwise ``conv1.weight``
+    and ``layer1.*`` mean torchvision's ResNet (``fc.*`` skipped, classifier left
+    initialised). A DeepLab-v2 file with neither ``Scale.`` nor ``layer5`` keys cannot be
+    told from torchvision's by its keys; it loads the same way but is reported as
+    ``torchvision``.
     Warns if the model's ``input_norm`` is not the one the weights were trained with.
 
     Raises:
@@ -115,7 +134,7 @@ def load_pretrained(model: DeepLabV2, path: str | os.PathLike[str]) -> LoadRepor
             keys match no known format, or a backbone tensor has the wrong shape.
     """
     path = Path(path)
-    state = _read_state_dict(path)
+    state, trained_norm = _read_state_dict(path)
     keys = list(state)
     fmt = _detect_format(keys)
     if fmt is None:
@@ -126,7 +145,7 @@ def load_pretrained(model: DeepLabV2, path: str | os.PathLike[str]) -> LoadRepor
     skipped: list[str] = []
     skipped_names: set[str] = set()
     for key, tensor in state.items():
-        name = _model_name(key)
+        name = _model_name(key, fmt)
         if fmt == "torchvision" and key.startswith("fc."):  # ImageNet's 1000-way classifier
             skipped.append(key)
         elif name not in own:
@@ -140,13 +159,13 @@ def load_pretrained(model: DeepLabV2, path: str | os.PathLike[str]) -> LoadRepor
             shapes = f"{tuple(tensor.shape)}, the model's {name} {tuple(own[name].shape)}"
             arch = f"{model.backbone_name}, width {model.width}"
             raise ValueError(f"{path}: {key} has shape {shapes} (model: {arch})")
-    provided = ("backbone.", "classifier.") if fmt == "deeplabv2" else ("backbone.",)
+    provided = ("backbone.",) if fmt == "torchvision" else ("backbone.", "classifier.")
     done = to_load.keys() | skipped_names
     missing = [n for n in own if n.startswith(provided) and n not in done]
     missing = [n for n in missing if not n.endswith("num_batches_tracked")]
     model.load_state_dict(to_load, strict=False)
-    expected_norm = "caffe" if fmt == "deeplabv2" else "imagenet"
-    if model.input_norm != expected_norm:
+    expected_norm = {"deeplabv2": "caffe", "torchvision": "imagenet"}.get(fmt, trained_norm)
+    if expected_norm is not None and model.input_norm != expected_norm:
         msg = f"{path}: {fmt} weights expect input_norm={expected_norm!r}, not {model.input_norm!r}"
         warnings.warn(msg, stacklevel=2)
     return LoadReport(fmt, len(to_load), missing, unexpected, skipped)

@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 import torch
 import torchvision
+from tiny_toy import assert_same_tensors, tiny_config
 from torch import Tensor
 
+from rccr.build import build_model
 from rccr.models import DeepLabV2, LoadReport, load_pretrained
+from rccr.runs import load_checkpoint
+from rccr.training import train
 
 # Key names of the lineage's DeepLab-v2 init checkpoint: AdaptSegNet's model wraps its ResNet
 # in ``Scale`` and calls the ASPP ``layer5.conv2d_list``.
@@ -113,6 +117,23 @@ def test_load_pretrained__torchvision(tmp_path: Path, wrapper: str | None) -> No
             assert torch.equal(own["backbone." + key], tensor), key
     for k, v in model.classifier.state_dict().items():
         assert torch.equal(v, classifier_before[k])
+
+
+def test_load_pretrained__a_workbench_checkpoint_as_warm_start(toy: Path, tmp_path: Path) -> None:
+    """A run's checkpoint (its student) loads whole, classifier included, and warns when the
+    new model normalises its input differently from the run."""
+    run = train(tiny_config(toy, "train.iterations=1"), tmp_path / "run", progress=False)
+    model = build_model(tiny_config(toy).model, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = load_pretrained(model, run.checkpoints[1])
+    student = load_checkpoint(run.checkpoints[1])["student"]
+    assert report.format == "rccr" and report.missing == [] and report.unexpected == []
+    assert report.loaded == len(student)
+    assert_same_tensors(model.state_dict(), student)
+    other = build_model(tiny_config(toy, "model.input_norm=caffe").model, verbose=False)
+    with pytest.warns(UserWarning, match="input_norm='imagenet', not 'caffe'"):
+        load_pretrained(other, run.checkpoints[1])
 
 
 def test_load_pretrained__warns_on_input_norm_mismatch(tmp_path: Path) -> None:
