@@ -235,8 +235,8 @@ class TrainConfig:
 class MethodConfig:
     """DACS self-training and RCCR's regional contrast (docs/method.md#constants).
 
-    The last six keys switch between this project and the authors' release, where they
-    differ; each default is the better-founded choice, with its reason
+    Six keys (train_head to bank_ignore) switch between this project and the authors'
+    release, where they differ; each default is the better-founded choice, with its reason
     (docs/method.md#paper-release-and-this-project).
 
     Attributes:
@@ -274,6 +274,9 @@ class MethodConfig:
         align_corners: upsample logits to the crop with ``align_corners=True`` in the
             training losses and for the teacher's pseudo-labels, as the release does.
             Default False: pixels are areas, as the images themselves were resized.
+        diagnostics: measure, where the target images have labels, how right the teacher's
+            pseudo-labels, the anchors and the negatives are, and log it to metrics.jsonl
+            (``diag/*``). Analysis only: never used for training or checkpoint choice.
         bank_ignore: the bank also takes feature cells labelled 255 (source pixels ignored
             outside the box), as the release does; they then count as negatives of every
             anchor. Default False: a cell without a class cannot be filtered by class.
@@ -299,6 +302,7 @@ class MethodConfig:
     photometric: Literal["per_image", "release"] = "per_image"
     align_corners: bool = False
     bank_ignore: bool = False
+    diagnostics: bool = True
 
     def __post_init__(self) -> None:
         for name in ("pseudo_label_threshold", "confidence_threshold"):

@@ -49,6 +49,9 @@ class MemoryBank(nn.Module):
     write) and ``size`` (rows filled), both 0-d int64. Features are stored in float32 so
     that the loss never sees a bank rounded below the precision it computes in.
 
+    ``truth (capacity,) int64`` holds each row's true class where the images have labels
+    (255 elsewhere): for diagnostics only, never read by training (docs/method.md#diagnostics).
+
     ``location (capacity,) int64`` says where each row was sampled (a feature cell of the
     step's batch, -1 if unknown); only the current step's locations are used (to keep an
     anchor's own features out of its negatives), so it is not checkpointed.
@@ -58,6 +61,7 @@ class MemoryBank(nn.Module):
     labels: Tensor
     domain: Tensor
     step: Tensor
+    truth: Tensor
     location: Tensor
     ptr: Tensor
     size: Tensor
@@ -72,6 +76,7 @@ class MemoryBank(nn.Module):
         self.register_buffer("labels", torch.zeros(capacity, dtype=torch.int64))
         self.register_buffer("domain", torch.zeros(capacity, dtype=torch.int8))
         self.register_buffer("step", torch.zeros(capacity, dtype=torch.int64))
+        self.register_buffer("truth", torch.full((capacity,), IGNORE_INDEX))
         self.register_buffer("location", torch.full((capacity,), -1), persistent=False)
         self.register_buffer("ptr", torch.zeros((), dtype=torch.int64))
         self.register_buffer("size", torch.zeros((), dtype=torch.int64))
@@ -94,6 +99,7 @@ class MemoryBank(nn.Module):
         domain: int | Tensor,
         step: int,
         location: Tensor | None = None,
+        truth: Tensor | None = None,
     ) -> None:
         """Write rows at ``ptr``, wrapping around and overwriting the oldest.
 
@@ -103,6 +109,7 @@ class MemoryBank(nn.Module):
             domain: ``DOMAIN_AUGMENTED``/``DOMAIN_TARGET`` for all rows, or an (n,) tensor.
             step: training iteration recorded with every row.
             location: (n,) where each row was sampled (see the class docstring); -1 if None.
+            truth: (n,) true classes (255 if None: unknown).
 
         If ``n > capacity`` only the last ``capacity`` rows are kept.
         """
@@ -116,16 +123,19 @@ class MemoryBank(nn.Module):
         if domains.shape != (n,):
             raise ValueError(f"domain must be an int or ({n},), got {tuple(domains.shape)}")
         locations = torch.full_like(labels, -1) if location is None else location
-        if locations.shape != (n,):
-            raise ValueError(f"location must be ({n},), got {tuple(locations.shape)}")
+        truths = torch.full_like(labels, IGNORE_INDEX) if truth is None else truth
+        for name, column in (("location", locations), ("truth", truths)):
+            if column.shape != (n,):
+                raise ValueError(f"{name} must be ({n},), got {tuple(column.shape)}")
         if n == 0:
             return
         if n > self.capacity:  # older rows would be overwritten within this same write
-            features, labels, domains, locations = (
+            features, labels, domains, locations, truths = (
                 features[-self.capacity :],
                 labels[-self.capacity :],
                 domains[-self.capacity :],
                 locations[-self.capacity :],
+                truths[-self.capacity :],
             )
             n = self.capacity
         rows = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.capacity  # (n,)
@@ -134,6 +144,7 @@ class MemoryBank(nn.Module):
         self.domain[rows] = domains
         self.step[rows] = step
         self.location[rows] = locations.to(self.location)
+        self.truth[rows] = truths.to(self.truth)
         self.ptr.copy_((self.ptr + n) % self.capacity)
         self.size.copy_(torch.clamp(self.size + n, max=self.capacity))
 
@@ -152,6 +163,15 @@ class MemoryBank(nn.Module):
         rows = self._order()
         return self.features[rows], self.labels[rows], self.domain[rows], self.step[rows]
 
+    def truths(self) -> Tensor:
+        """(size,) the rows' true classes (255: unknown), in :meth:`contents` order."""
+        return self.truth[self._order()]
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
+        # A checkpoint written before the truth column existed: its rows' truth is unknown.
+        state_dict.setdefault(prefix + "truth", torch.full_like(self.truth, IGNORE_INDEX))
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def locations(self, step: int) -> Tensor:
         """(size,) in :meth:`contents` order: where each row written at ``step`` was sampled,
         -1 for rows of other steps."""
@@ -161,8 +181,9 @@ class MemoryBank(nn.Module):
     def snapshot(self) -> dict[str, np.ndarray]:
         """The filled rows as numpy arrays for ``features/iter_<N>.npz``.
 
-        Features are float16 (half the file); labels int64, domain int8, step int64. The
-        file is one of the run directory's (docs/method.md#run-directory).
+        Features are float16 (half the file); labels int64, domain int8, step int64, truth
+        int64 (true classes, 255 where unknown; for diagnostics). The file is one of the run
+        directory's (docs/method.md#run-directory).
         """
         features, labels, domain, step = self.contents()
         return {
@@ -170,6 +191,7 @@ class MemoryBank(nn.Module):
             "labels": labels.cpu().numpy(),
             "domain": domain.cpu().numpy(),
             "step": step.cpu().numpy(),
+            "truth": self.truths().cpu().numpy(),
         }
 
     def extra_repr(self) -> str:
@@ -205,11 +227,13 @@ class BankEntries(NamedTuple):
         labels: (n,) their labels.
         cells: (n,) where each came from: a flat index into the (B, h, w) feature grid,
             row-major (``divmod(cell % (h * w), w)`` is its row and column).
+        truth: (n,) their true classes (255: unknown), for diagnostics.
     """
 
     features: Tensor
     labels: Tensor
     cells: Tensor
+    truth: Tensor
 
 
 def sample_entries(
@@ -218,6 +242,7 @@ def sample_entries(
     n: int,
     generator: torch.Generator,
     keep_ignore: bool = False,
+    truth: Tensor | None = None,
 ) -> BankEntries:
     """``n`` random feature cells that have a class: one domain's new bank rows of a step.
 
@@ -231,6 +256,7 @@ def sample_entries(
         n: how many to draw (all candidate cells if there are fewer).
         generator: draws the cells (a CPU generator).
         keep_ignore: whether cells labelled 255 are candidates.
+        truth: (B, h, w) the cells' true classes, carried along (255 if None).
 
     Returns:
         ``min(n, candidate cells)`` entries, in random order.
@@ -242,4 +268,5 @@ def sample_entries(
         candidate = flat_labels != IGNORE_INDEX
     valid = candidate.nonzero()[:, 0]  # (V,) candidate cells
     cells = valid[sample_rows(valid.numel(), n, generator).to(valid.device)]  # (m,)
-    return BankEntries(flat[cells], flat_labels[cells], cells)
+    truths = torch.full_like(flat_labels, IGNORE_INDEX) if truth is None else truth.reshape(-1)
+    return BankEntries(flat[cells], flat_labels[cells], cells, truths[cells])

@@ -1,8 +1,10 @@
 """One training step per mode, in the order of the method (docs/method.md#iteration).
 
-A step takes the student and this iteration's batches, returns the total loss (to
-backpropagate) and a dict of named loss terms (logged, and checked for NaN by name).
-Optimiser steps and the teacher's EMA update stay in the trainer.
+A step takes the student and this iteration's batches and returns a :class:`StepOutput`:
+the total loss (to backpropagate), a dict of named loss terms (logged, and checked for NaN
+by name) and the self-training diagnostics of DACS and RCCR (analysis only: never used
+for training or checkpoint choice; docs/method.md#diagnostics). Optimiser steps and the
+teacher's EMA update stay in the trainer.
 
 - ``source_only_step``: supervised on source labels (the lower bound);
 - ``oracle_step``: supervised on target labels (the upper bound; not adaptation);
@@ -12,6 +14,8 @@ Optimiser steps and the teacher's EMA update stay in the trainer.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -19,10 +23,12 @@ from torch import Tensor, nn
 from rccr.config import MethodConfig
 from rccr.data.dataset import Sample
 from rccr.data.labels import IGNORE_INDEX
+from rccr.method.diagnostics import anchor_quality, negative_quality, pseudo_label_quality
 from rccr.method.memory_bank import (
     DOMAIN_AUGMENTED,
     DOMAIN_TARGET,
     augmented_labels,
+    downsample_labels,
     sample_entries,
 )
 from rccr.method.mixing import (
@@ -57,7 +63,29 @@ __all__ = [
     "source_only_step",
 ]
 
-StepOutput = tuple[Tensor, dict[str, Tensor]]
+
+class StepOutput(NamedTuple):
+    """What a step returns.
+
+    Attributes:
+        loss: the total loss, to backpropagate.
+        terms: its named terms (logged, and checked for NaN by name).
+        diagnostics: measured against the target images' labels where they have some;
+            analysis only (docs/method.md#diagnostics). Empty for the supervised modes.
+    """
+
+    loss: Tensor
+    terms: dict[str, Tensor]
+    diagnostics: dict[str, float]
+
+
+class _TeacherPass(NamedTuple):
+    """The teacher on the clean target images, kept for RCCR and the diagnostics."""
+
+    logits: Tensor  # (B, C, h, w)
+    features: Tensor  # (B, F, h, w)
+    pseudo: Tensor  # (B, H, W) at crop size
+    confidence: Tensor  # (B, H, W)
 
 
 def segmentation_loss(
@@ -83,26 +111,27 @@ def _upsample(logits: Tensor, size: tuple[int, ...], align_corners: bool) -> Ten
 def source_only_step(student: nn.Module, source: Sample) -> StepOutput:
     """Supervised on source labels only: the lower bound of adaptation."""
     loss = segmentation_loss(student, source.image, source.label)
-    return loss, {"loss_source": loss}
+    return StepOutput(loss, {"loss_source": loss}, {})
 
 
 def oracle_step(student: nn.Module, target: Sample) -> StepOutput:
     """Supervised on target labels: the upper bound (uses labels UDA may not)."""
     loss = segmentation_loss(student, target.image, target.label)
-    return loss, {"loss_target_oracle": loss}
+    return StepOutput(loss, {"loss_target_oracle": loss}, {})
 
 
 def dacs_step(
     student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
 ) -> StepOutput:
     """DACS: source cross-entropy plus weighted cross-entropy on ClassMix images."""
-    terms, _ = _dacs_terms(student, parts, source, target, config)
-    return terms["loss_source"] + terms["loss_mix"], terms
+    terms, teacher = _dacs_terms(student, parts, source, target, config)
+    diagnostics = _teacher_diagnostics(teacher, target.label, config)
+    return StepOutput(terms["loss_source"] + terms["loss_mix"], terms, diagnostics)
 
 
 def _dacs_terms(
     student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
-) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor]]:
+) -> tuple[dict[str, Tensor], _TeacherPass]:
     """The two DACS losses, and the teacher's clean-target pass for RCCR to reuse."""
     size, corners = source.image.shape[-2:], config.align_corners
     loss_source = segmentation_loss(student, source.image, source.label, corners)
@@ -120,7 +149,8 @@ def _dacs_terms(
     logits = _upsample(student(mix_image).logits, size, corners)  # (B, C, H, W)
     loss_mix = weighted_cross_entropy(logits, mix_label, mix_weight)
     terms = {"loss_source": loss_source, "loss_mix": loss_mix}
-    return terms, (teacher_out.logits, teacher_out.features, tgt_weight)
+    teacher = _TeacherPass(teacher_out.logits, teacher_out.features, tgt_pseudo, tgt_confidence)
+    return terms, teacher
 
 
 def rccr_step(
@@ -134,7 +164,7 @@ def rccr_step(
 ) -> StepOutput:
     """RCCR: DACS plus the region-wise contrastive consistency loss on a CutMix image."""
     assert parts.student_head is not None
-    terms, (tgt_logits, tgt_features, _) = _dacs_terms(student, parts, source, target, config)
+    terms, teacher = _dacs_terms(student, parts, source, target, config)
     batch, _, height, width = source.image.shape
     stride = parts.teacher.output_stride  # the student's too (it may be wrapped in DDP)
     # 4. CutMix: a stride-aligned target box pasted into the source image, then photometric.
@@ -146,8 +176,8 @@ def rccr_step(
     with torch.no_grad():
         head = parts.teacher_head if config.momentum_head else parts.student_head
         assert head is not None
-        z_t = head(tgt_features)  # (B, D, h, w) positives: teacher embedding, clean target
-        tgt_pseudo, tgt_confidence = pseudo_label(tgt_logits)  # (B, h, w) at feature size
+        z_t = head(teacher.features)  # (B, D, h, w) positives: teacher embedding, clean target
+        tgt_pseudo, tgt_confidence = pseudo_label(teacher.logits)  # (B, h, w) at feature size
     inside = box_cells(boxes, stride, *feat_size)  # (B, h, w)
     anchors = gather_cells(z_m, inside)  # (N, D)
     positives = gather_cells(z_t, inside)  # (N, D)
@@ -155,13 +185,15 @@ def rccr_step(
     anchor_confidence = gather_cells(tgt_confidence, inside)  # (N,)
     # 6. This step's bank entries: augmented-image student features (source labels outside
     # the box, pseudo-labels inside) and clean-target teacher features (pseudo-labels).
-    per_step = config.bank_per_step
+    per_step, keep_ignore = config.bank_per_step, config.bank_ignore
     aug_labels = augmented_labels(inside, tgt_pseudo, source.label)  # (B, h, w)
+    tgt_truth = downsample_labels(target.label, feat_size)  # (B, h, w) for diagnostics only
+    aug_truth = augmented_labels(inside, tgt_truth, source.label)  # (B, h, w) likewise
     new = [
-        (domain, sample_entries(feats, labels, per_step, parts.generator, config.bank_ignore))
-        for domain, feats, labels in (
-            (DOMAIN_AUGMENTED, z_m.detach(), aug_labels),
-            (DOMAIN_TARGET, z_t, tgt_pseudo),
+        (domain, sample_entries(feats, labels, per_step, parts.generator, keep_ignore, truth))
+        for domain, feats, labels, truth in (
+            (DOMAIN_AUGMENTED, z_m.detach(), aug_labels, aug_truth),
+            (DOMAIN_TARGET, z_t, tgt_pseudo, tgt_truth),
         )
     ]
     # Where anchors and entries come from (a cell of this rank's batch), so that no anchor
@@ -172,13 +204,16 @@ def rccr_step(
         for domain, entries in new:  # every rank's entries, in rank order, under DDP
             features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
             locations = all_gather_rows(entries.cells + offset)
-            parts.bank.enqueue(features, labels, domain, iteration, locations)
+            truths = all_gather_rows(entries.truth)
+            parts.bank.enqueue(features, labels, domain, iteration, locations, truths)
         negatives, negative_labels, _, _ = parts.bank.contents()
         negative_locations = parts.bank.locations(iteration)
+        negative_truth = parts.bank.truths()
     else:
         negatives = torch.cat([entries.features for _, entries in new])
         negative_labels = torch.cat([entries.labels for _, entries in new])
         negative_locations = torch.cat([entries.cells for _, entries in new]) + offset
+        negative_truth = torch.cat([entries.truth for _, entries in new])
     threshold = config.confidence_threshold if config.positive_sampling == "confident" else 0.0
     loss_contrast = region_contrastive_loss(
         anchors,
@@ -196,7 +231,28 @@ def rccr_step(
     weight = contrast_weight(iteration, total, config.contrast_weight, config.contrast_start_iter)
     terms["loss_contrast"] = loss_contrast
     loss = terms["loss_source"] + terms["loss_mix"] + weight * loss_contrast
-    return loss, terms
+    diagnostics = _teacher_diagnostics(teacher, target.label, config)
+    if diagnostics:  # the target images have labels: how right anchors and negatives are
+        kept = anchor_confidence > threshold  # (N,) as the loss keeps them
+        anchor_truth = gather_cells(tgt_truth, inside)  # (N,)
+        diagnostics |= anchor_quality(anchor_labels, anchor_truth, kept)
+        diagnostics |= negative_quality(
+            anchor_labels[kept], anchor_truth[kept], negative_labels, negative_truth,
+            class_aware=config.negative_sampling == "class_aware",
+        )  # fmt: skip
+    return StepOutput(loss, terms, diagnostics)
+
+
+def _teacher_diagnostics(
+    teacher: _TeacherPass, target_label: Tensor, config: MethodConfig
+) -> dict[str, float]:
+    """How right the teacher's pseudo-labels are (analysis only); none if the target images
+    have no labels or ``method.diagnostics`` is off."""
+    if not config.diagnostics or bool((target_label == IGNORE_INDEX).all()):
+        return {}
+    return pseudo_label_quality(
+        teacher.pseudo, teacher.confidence, target_label, config.pseudo_label_threshold
+    )
 
 
 def _photometric(images: Tensor, generator: torch.Generator, config: MethodConfig) -> Tensor:

@@ -230,10 +230,11 @@ class Trainer:
     def _train_step(
         self, source: Iterator[Sample] | None, target: Iterator[Sample] | None
     ) -> dict[str, float]:
-        """One SGD step; returns the loss terms (averaged over ranks), checked to be finite."""
+        """One SGD step; returns the loss terms (averaged over ranks), checked to be finite,
+        and this rank's diagnostics as ``diag/<name>`` (analysis only, NaN where undefined)."""
         set_lr(self.optimizer, self._lr_at(self.iteration))
         with self.precision.autocast():
-            loss, terms = self.step(self._next(source), self._next(target))
+            loss, terms, diagnostics = self.step(self._next(source), self._next(target))
         stacked = torch.stack([value.detach().float() for value in terms.values()])
         values = dict(zip(terms, distributed.all_reduce_mean(stacked).tolist(), strict=True))
         for name, value in values.items():
@@ -251,7 +252,7 @@ class Trainer:
                 self.student, self.iteration, self.config.method.ema_max_momentum
             )
         self.iteration += 1
-        return values
+        return values | {f"diag/{name}": value for name, value in diagnostics.items()}
 
     def run(
         self,
@@ -389,22 +390,29 @@ def _due(iteration: int, every: int) -> bool:
 
 
 class _LossMeter:
-    """Mean of each loss term since the last flush, and seconds per iteration."""
+    """Mean of each logged value since the last flush, and seconds per iteration.
+
+    A value that is NaN in a step (a diagnostic without a denominator there) is left out of
+    its mean; a name with no finite value since the last flush is not reported.
+    """
 
     def __init__(self) -> None:
         self.sums: dict[str, float] = {}
-        self.count, self.tick = 0, time.perf_counter()
+        self.counts: dict[str, int] = {}
+        self.steps, self.tick = 0, time.perf_counter()
 
     def add(self, values: dict[str, float]) -> None:
         for name, value in values.items():
-            self.sums[name] = self.sums.get(name, 0.0) + value
-        self.count += 1
+            if math.isfinite(value):
+                self.sums[name] = self.sums.get(name, 0.0) + value
+                self.counts[name] = self.counts.get(name, 0) + 1
+        self.steps += 1
 
     def flush(self) -> dict[str, float]:
         seconds = time.perf_counter() - self.tick
-        means = {name: total / self.count for name, total in self.sums.items()}
-        means["sec_per_iter"] = seconds / self.count
-        self.sums, self.count, self.tick = {}, 0, time.perf_counter()
+        means = {name: total / self.counts[name] for name, total in self.sums.items()}
+        means["sec_per_iter"] = seconds / self.steps
+        self.sums, self.counts, self.steps, self.tick = {}, {}, 0, time.perf_counter()
         return means
 
 

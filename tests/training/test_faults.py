@@ -26,6 +26,7 @@ from rccr.training import Trainer, TrainingError, train
 from rccr.training import trainer as trainer_module
 from rccr.training.data_stream import _Positions
 from rccr.training.faults import first_batch
+from rccr.training.steps import StepOutput
 
 
 def _config(toy: Path, *overrides: str) -> Config:
@@ -55,12 +56,12 @@ class _Poison:
         step = self.trainer.iteration
         source = next(a for a in args if isinstance(a, Sample))  # the first batch
         self.names[step] = list(source.name)
-        loss, terms = self.real(*args)
+        loss, terms, diagnostics = self.real(*args)
         if step in self.steps and self.times > 0:
             self.times -= 1
             terms[self.term] = terms[self.term] * self.value
             loss = loss * self.value
-        return loss, terms
+        return StepOutput(loss, terms, diagnostics)
 
 
 def _poisoned_trainer(

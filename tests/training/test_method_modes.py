@@ -74,3 +74,21 @@ def test_method_mode__resume_is_bit_exact(toy: Path, tmp_path: Path, mode: str) 
             assert torch.equal(a[part][key], b[part][key]), key
     for key in a["method"]["teacher"]:
         assert torch.equal(a["method"]["teacher"][key], b["method"]["teacher"][key]), key
+
+
+def test_rccr__diagnostics_logged_beside_the_losses(toy: Path, tmp_path: Path) -> None:
+    """The toy city's target images have labels, so every logged step carries the teacher's,
+    the anchors' and the negatives' diagnostics (``diag/*``; analysis only), and the bank
+    snapshot carries each row's true class."""
+    run = train(_config(toy, "rccr", "method.confidence_threshold=0"), tmp_path / "run",
+                progress=False)  # fmt: skip
+    for record in run.records:
+        assert 0.0 <= record["diag/pl_acc"] <= 1.0 and 0.0 <= record["diag/pl_miou"] <= 100
+        assert record["diag/anchors"] >= 1 and record["diag/anchors_kept_share"] == 1.0
+        assert (
+            0.0 <= record["diag/neg_false_kept"] <= 1.0
+            and 0.0 <= record["diag/neg_false_drawn"] <= 1.0
+        )
+    with np.load(run.features[30]) as snap:
+        truth = snap["truth"]
+        assert truth.shape == snap["labels"].shape and (truth < 19).all()

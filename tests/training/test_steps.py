@@ -219,9 +219,40 @@ def test_rccr_step__total_loss_weighs_the_contrast_by_the_schedule(
     config = MethodConfig(contrast_start_iter=start, bank_per_step=50, confidence_threshold=0.0)
     student, parts = _parts(config)
     source, target = _batches()
-    loss, terms = steps.rccr_step(student, parts, source, target, config, iteration, total)
+    loss, terms, _ = steps.rccr_step(student, parts, source, target, config, iteration, total)
     weight = 0.0 if iteration < start else 0.01 * math.exp(-5 * (1 - math.sqrt(
         (iteration - start) / (total - start))))  # fmt: skip
     expected = terms["loss_source"] + terms["loss_mix"] + weight * terms["loss_contrast"]
     torch.testing.assert_close(loss, expected)
     assert float(terms["loss_contrast"].detach()) > 0  # anchors were kept
+
+
+def test_rccr_step__diagnostics_use_the_target_labels_where_they_are(
+    monkeypatch: pytest.MonkeyPatch, no_photometric: None
+) -> None:
+    """Diagnostics (analysis only) score against the target's true labels: target cells and
+    the box's cells carry the target's class, the rest of the augmented image the source's."""
+    config = MethodConfig(bank_per_step=10_000, confidence_threshold=0.0)
+    student, parts = _parts(config)
+    source, target = _batches(4)
+    target = Sample(target.image, torch.full_like(target.label, 7), "t")  # all class 7
+    entries = _spy(monkeypatch, "sample_entries")
+    out = steps.rccr_step(student, parts, source, target, config, iteration=0, total=10)
+    inside = student.inputs[2][:, 0, ::STRIDE, ::STRIDE] == 0.0  # (B, h, w) the box's cells
+    (_, _, aug), (_, _, tgt) = entries
+    assert bool((tgt.truth == 7).all())
+    source_cells = source.label[:, ::STRIDE, ::STRIDE].reshape(-1)
+    expected = torch.where(inside.reshape(-1), 7, source_cells)[aug.cells]
+    assert torch.equal(aug.truth, expected)
+    d = out.diagnostics
+    assert d["anchors"] == int(inside.sum()) and d["anchors_kept_share"] == 1.0
+    assert 0.0 <= d["neg_false_drawn"] <= 1.0 and 0.0 <= d["neg_false_kept"] <= 1.0
+    assert set(d) == {"pl_acc", "pl_miou", "pl_confident_share", "pl_confident_acc", "anchors",
+                      "anchors_kept_share", "anchors_kept_acc", "anchors_rejected_acc",
+                      "neg_false_drawn", "neg_false_kept", "neg_true_removed"}  # fmt: skip
+    off = MethodConfig(bank_per_step=50, diagnostics=False)
+    student, parts = _parts(off)
+    assert steps.rccr_step(student, parts, source, target, off, 0, 10).diagnostics == {}
+    unlabelled = Sample(target.image, torch.full_like(target.label, IGNORE_INDEX), "t")
+    student, parts = _parts(config)
+    assert steps.dacs_step(student, parts, source, unlabelled, config).diagnostics == {}

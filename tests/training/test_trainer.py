@@ -101,10 +101,10 @@ def test_train__nan_loss_stops_naming_term_and_iteration(
     real = trainer_module.source_only_step
 
     def poisoned(student, source):
-        loss, terms = real(student, source)
+        out = real(student, source)
         if trainer.iteration == 4:
-            terms["loss_source"] = loss * float("nan")
-        return loss, terms
+            out.terms["loss_source"] = out.loss * float("nan")
+        return out
 
     monkeypatch.setattr(trainer_module, "source_only_step", poisoned)
     trainer = Trainer(_config(toy), tmp_path / "run")
