@@ -228,7 +228,7 @@ def region_contrastive_loss(
             0 where ``negative_locations[n] == anchor_locations[i]``, so that an anchor never
             meets its own step's feature at its own cell. -1 matches no anchor.
         tile: (anchors, negatives) per tile, which bounds the logits held at once; by
-            default (256, 512) on CPU (cache-sized) and (256, 65536) on GPUs.
+            default (256, 512) on CPU (cache-sized) and (256, 65536) elsewhere (few launches).
 
     Returns:
         Scalar loss (float32, or float64 for float64 anchors). If no anchor is kept it is a
