@@ -120,6 +120,11 @@ def _info_nce(
     """
     scaled = anchors / temperature  # (K, D): 1/t once, not on every logit
     positive_logits = (scaled * positives).sum(dim=1)  # (K,)
+    located = [False] * anchors.shape[0]
+    if anchor_locations is not None and negative_locations is not None:
+        located = _meets_own_location(
+            anchor_locations, negative_locations, anchor_labels, negative_labels, class_aware
+        ).tolist()
     total = anchors.new_zeros(())
     grad = torch.empty_like(anchors) if with_grad else None  # (K, D)
     for rows, columns in _tiles(anchor_labels, negative_labels, class_aware, tile):
@@ -130,7 +135,8 @@ def _info_nce(
         for cols in columns:
             keys = negatives[cols]  # (C, D)
             logits = q @ keys.T  # (R, D) @ (D, C) -> (R, C)
-            if anchor_locations is not None and negative_locations is not None:
+            if any(located[rows]):
+                assert anchor_locations is not None and negative_locations is not None
                 same = anchor_locations[rows, None] == negative_locations[None, cols]  # (R, C)
                 logits.masked_fill_(same, float("-inf"))
             new_top = torch.maximum(top, logits.amax(dim=1))  # (R,)
@@ -146,6 +152,35 @@ def _info_nce(
             pulled_mean = pulled / z[:, None]  # (R, D) sum_n p_n k-_n
             grad[rows] = (pulled_mean + (p_positive - 1.0)[:, None] * positives[rows]) / temperature
     return total, grad
+
+
+def _meets_own_location(
+    anchor_locations: Tensor,
+    negative_locations: Tensor,
+    anchor_labels: Tensor,
+    negative_labels: Tensor,
+    class_aware: bool,
+) -> Tensor:
+    """(K,) bool: anchors that have a negative at their own location left for it to remove.
+
+    Locations are (K,) and (M,), labels (K,) and (M,). A same-location negative with the
+    anchor's label is removed by class-aware sampling anyway (in training, this step's
+    entries at the anchor's cell carry its pseudo-label), so only the tiles of anchors marked
+    here need the dense location mask. Found by sorting, not by comparing all K x M pairs.
+    """
+    order = torch.argsort(negative_locations)  # (M,)
+    sorted_locations = negative_locations[order]
+    first = torch.searchsorted(sorted_locations, anchor_locations)  # (K,)
+    counts = torch.searchsorted(sorted_locations, anchor_locations, right=True) - first  # (K,)
+    anchor = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+    # (P,) each same-location pair's place in its anchor's run: 0, 1, ..., counts[i] - 1
+    place = torch.arange(anchor.numel(), device=counts.device) - (counts.cumsum(0) - counts)[anchor]
+    negative = order[first[anchor] + place]  # (P,)
+    if class_aware:
+        anchor = anchor[anchor_labels[anchor] != negative_labels[negative]]
+    marked = torch.zeros(counts.numel(), dtype=torch.bool, device=counts.device)
+    marked[anchor] = True
+    return marked
 
 
 def _tiles(
@@ -283,6 +318,10 @@ def region_contrastive_loss(
             if negative_locations is not None:
                 negative_locations = negative_locations[order]
         if anchor_locations is not None and negative_locations is not None:
+            anchor_locations, negative_locations = (
+                anchor_locations.long(),
+                negative_locations.long(),
+            )
             anchor_locations = anchor_locations[rows]
             # -1 becomes a location below every anchor's, so it matches none.
             outside = int(anchor_locations.min()) - 1

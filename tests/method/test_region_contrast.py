@@ -276,6 +276,34 @@ def test_region_contrastive_loss__own_feature_at_own_location_is_left_out() -> N
     assert plain > loss
 
 
+def test_region_contrastive_loss__own_cell_entries_with_the_anchor_label() -> None:
+    """As in training: this step's entries at an anchor's cell carry its pseudo-label, so
+    under class-aware sampling the locations remove nothing the class filter keeps."""
+    inputs = _inputs(n=8, m=20, seed=12)
+    own = torch.tensor([1, 4, 6])  # anchors whose cells were drawn into the bank
+    with_own = {
+        **inputs,
+        "negatives": torch.cat([inputs["negatives"], inputs["anchors"][own]]),
+        "negative_labels": torch.cat([inputs["negative_labels"], inputs["anchor_labels"][own]]),
+    }
+    locations = {
+        "anchor_locations": torch.arange(8) + 100,
+        "negative_locations": torch.cat([torch.full((20,), -1), own + 100]),
+    }
+    common = {"confidence_threshold": None, "tile": (3, 5)}
+    loss, grad = _value_and_grad(region_contrastive_loss, with_own, **common, **locations)
+    plain, plain_grad = _value_and_grad(region_contrastive_loss, with_own, **common)
+    assert torch.allclose(loss, plain, rtol=1e-12) and torch.allclose(grad, plain_grad)
+    random, _ = _value_and_grad(region_contrastive_loss, with_own, class_aware=False, **common)
+    located, _ = _value_and_grad(
+        region_contrastive_loss, with_own, class_aware=False, **common, **locations
+    )
+    expected = naive_region_contrastive_loss(
+        **with_own, class_aware=False, confidence_threshold=None, **locations
+    )
+    assert torch.allclose(located, expected, rtol=1e-10) and located < random
+
+
 def test_region_contrastive_loss__locations_come_together() -> None:
     inputs = _inputs()
     with pytest.raises(ValueError, match="together"):
