@@ -43,6 +43,9 @@ def build_model(config: ModelConfig, verbose: bool = True) -> DeepLabV2:
         legacy_aspp=config.legacy_aspp,
         freeze_bn=config.freeze_bn,
         input_norm=config.input_norm,
+        ceil_mode=config.stem_ceil_mode,
+        bn_batch_stats=config.bn_batch_stats,
+        stride_in_1x1=config.stride_in_1x1,
     )
     if config.pretrained:
         report = load_pretrained(model, config.pretrained)

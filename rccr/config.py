@@ -81,9 +81,14 @@ class DataConfig:
         source_root: its root folder (real layout, see ``rccr data prepare``).
         target_root: Cityscapes-layout root of the target domain.
         source_size: size source images are resized to (GTA5 1280x720, SYNTHIA 1280x760).
-        target_size: size target training images are resized to (1024x512).
+        target_size: size target training images are resized to before cropping. 1024x512
+            (default) halves Cityscapes as DACS does; [2048, 1024] keeps its full resolution
+            (no resize), as the authors' release does (it disables DACS's half-resize in
+            ``RandomCrop_city``; docs/method.md#paper-release-and-this-project).
         crop: random training crop taken after resizing (512x512).
-        flip: random horizontal flips in training.
+        flip: random horizontal flips in training. Off by default: neither the paper's
+            release nor DACS flips (their configs set ``"flip": false``); the toy preset
+            flips, a choice of its own for a small dataset trained from scratch.
         val_size: inference size for evaluation; labels are scored at full size.
         source_list, target_list, val_list: optional list files selecting images.
         num_workers: DataLoader worker processes.
@@ -100,7 +105,7 @@ class DataConfig:
     source_size: tuple[int, int] = (1280, 720)
     target_size: tuple[int, int] = (1024, 512)
     crop: tuple[int, int] = (512, 512)
-    flip: bool = True
+    flip: bool = False
     val_size: tuple[int, int] = (1024, 512)
     source_list: str | None = None
     target_list: str | None = None
@@ -127,7 +132,19 @@ class ModelConfig:
         backbone: "resnet101" (paper), "resnet50" or "resnet18".
         width: base channel width of the backbone (64 = standard; smaller for CPU).
         legacy_aspp: reproduce the lineage's ASPP that sums only two of four branches.
-        freeze_bn: keep BatchNorm frozen (DACS).
+        freeze_bn: keep BatchNorm frozen (DACS): affine parameters not trained and, unless
+            ``bn_batch_stats``, normalisation with the running statistics (eval mode).
+        bn_batch_stats: with ``freeze_bn``, normalise every training forward pass (student
+            and teacher) with the batch's own statistics, updating the running statistics
+            that evaluation uses, while the affine parameters stay frozen. This is what the
+            release does (its model only stops the affine gradients; student and teacher run
+            in train mode). Default False: frozen statistics, as DACS intends (the
+            pretrained statistics are better estimates than a batch of 2).
+        stem_ceil_mode: ceil mode of the stem's max-pool. True (the lineage and the release)
+            gives an ``H/8 + 1`` feature grid, 65x65 for a 512 crop; False (default,
+            torchvision) gives ``H/8``, so feature cells tile the image exactly.
+        stride_in_1x1: in ResNet-50/101, put a block's stride on its first 1x1 conv (Caffe,
+            the lineage and the release) instead of the 3x3 conv (torchvision, default).
         input_norm: "caffe" for the DeepLab-v2 init checkpoint, "imagenet" otherwise.
         pretrained: local weights file (torchvision or DeepLab-v2 format), or none.
     """
@@ -136,11 +153,19 @@ class ModelConfig:
     width: int = 64
     legacy_aspp: bool = False
     freeze_bn: bool = True
+    bn_batch_stats: bool = False
+    stem_ceil_mode: bool = False
+    stride_in_1x1: bool = False
     input_norm: Literal["caffe", "imagenet"] = "caffe"
     pretrained: str | None = None
 
     def __post_init__(self) -> None:
         _check(self.width >= 8, "model.width", ">= 8", self.width)
+        _check(not self.bn_batch_stats or self.freeze_bn, "model.bn_batch_stats",
+               "false unless model.freeze_bn is true", self.bn_batch_stats)  # fmt: skip
+        bottleneck = self.backbone != "resnet18"
+        _check(not self.stride_in_1x1 or bottleneck, "model.stride_in_1x1",
+               "false for resnet18 (its blocks have no 1x1 conv)", self.stride_in_1x1)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -210,13 +235,18 @@ class TrainConfig:
 class MethodConfig:
     """DACS self-training and RCCR's regional contrast (docs/method.md#constants).
 
+    The last six keys switch between this project and the authors' release, where they
+    differ; each default is the better-founded choice, with its reason
+    (docs/method.md#paper-release-and-this-project).
+
     Attributes:
         pseudo_label_threshold: DACS weight: share of target pixels with confidence >= this.
         class_mix: "per_image" (DACS) or "per_batch" (DAFormer) choice of pasted classes.
         ema_max_momentum: teacher EMA momentum cap, alpha_t = min(1 - 1/(t+1), cap).
         contrast_weight: lambda's base in 0.01 * exp(-5 * (1 - sqrt(t / T))).
         contrast_start_iter: iteration the contrastive loss starts at (0; the authors'
-            GTA5 script used 300000 of 250000, i.e. never).
+            GTA5 script uses 300000 of 250000, so as released it never runs; their SYNTHIA
+            script starts at 0). At or past ``train.iterations`` the loss never runs.
         temperature: of the contrastive loss.
         confidence_threshold: anchors count when the teacher's confidence exceeds this.
         embed_dim: projection-head output size.
@@ -227,6 +257,26 @@ class MethodConfig:
             detached).
         bank_per_step: features each of the two sources enqueues per step (N).
         bank_steps: steps the bank holds.
+        train_head: optimise the projection head (10x lr, like the classifier). The
+            release's optimiser never receives the head's parameters
+            (``proj_head.parameters(())`` passes the empty tuple as ``recurse``), so its
+            head stays at its random init and the "momentum head" equals it: False.
+        class_mix_ignore: ClassMix may draw the ignore label 255 as one of the classes to
+            paste, as the release does (it draws from ``torch.unique(label)``). Default
+            False: ignored pixels carry no class, and pasting them only adds ignored area.
+        cutmix_box: "per_image" (default) draws one box per image, sides rounded to the
+            stride; "release" draws one box for the whole batch, sides
+            ``floor(side * sqrt(r) / 8) * 8`` (at least 8), its corner never in the last
+            row or column of cells, as the release does.
+        photometric: "per_image" (default) decides jitter and blur (and draws the blur's
+            sigma) per image; "release" decides them once per batch and jitters the images
+            in BGR channel order, as the release (kornia on caffe-style BGR images) does.
+        align_corners: upsample logits to the crop with ``align_corners=True`` in the
+            training losses and for the teacher's pseudo-labels, as the release does.
+            Default False: pixels are areas, as the images themselves were resized.
+        bank_ignore: the bank also takes feature cells labelled 255 (source pixels ignored
+            outside the box), as the release does; they then count as negatives of every
+            anchor. Default False: a cell without a class cannot be filtered by class.
     """
 
     pseudo_label_threshold: float = 0.968
@@ -243,6 +293,12 @@ class MethodConfig:
     momentum_head: bool = True
     bank_per_step: int = 4000
     bank_steps: int = 3
+    train_head: bool = True
+    class_mix_ignore: bool = False
+    cutmix_box: Literal["per_image", "release"] = "per_image"
+    photometric: Literal["per_image", "release"] = "per_image"
+    align_corners: bool = False
+    bank_ignore: bool = False
 
     def __post_init__(self) -> None:
         for name in ("pseudo_label_threshold", "confidence_threshold"):

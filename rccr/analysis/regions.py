@@ -13,8 +13,8 @@ the networks of a checkpoint and returns every intermediate in a :class:`RegionS
    anchors whose confidence exceeds the threshold;
 4. the *negatives* are this step's bank entries, drawn as in training
    (``rccr.method.memory_bank.sample_entries``): student features of the augmented image
-   and teacher features of the clean target; class-aware sampling removes, per anchor, the
-   negatives that share its pseudo-label.
+   and teacher features of the clean target; per anchor, those from its own cell never
+   count, and class-aware sampling also removes those that share its pseudo-label.
 
 With one image the bank holds only this step's features; in training it also holds the
 previous steps'.
@@ -64,8 +64,9 @@ class RegionSample:
             augmented image) or ``DOMAIN_TARGET`` (teacher, clean target image).
         negative_labels: (M,) the negatives' labels (source labels outside the box,
             pseudo-labels inside it and on the clean target).
-        negative_removed: (N, M) True where class-aware sampling removes negative m for
-            anchor n (all False with random negative sampling).
+        negative_removed: (N, M) True where negative m does not count for anchor n: it
+            comes from the anchor's own cell (always), or shares its pseudo-label
+            (class-aware sampling).
         loss: the region contrastive loss on these anchors and negatives.
     """
 
@@ -178,7 +179,10 @@ def explain_regions(
     kept = torch.ones_like(anchor_labels, dtype=torch.bool)
     if threshold is not None:
         kept = anchor_confidence > threshold
-    removed = anchor_labels.cpu()[:, None] == negative_labels[None, :]  # (N, M)
+    anchor_locations = inside.flatten().nonzero()[:, 0]  # (N,) cells, as in training
+    removed = anchor_locations.cpu()[:, None] == cells[None, :]  # (N, M) the anchor's own
+    if class_aware:
+        removed |= anchor_labels.cpu()[:, None] == negative_labels[None, :]  # (N, M)
     loss = region_contrastive_loss(
         anchors,
         positives,
@@ -189,6 +193,8 @@ def explain_regions(
         temperature=temperature,
         confidence_threshold=threshold,
         class_aware=class_aware,
+        anchor_locations=anchor_locations,
+        negative_locations=cells.to(device),
     )
     top, left, box_h, box_w = (int(v) for v in boxes[0])
     return RegionSample(

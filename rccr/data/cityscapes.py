@@ -8,7 +8,8 @@
 
 Labels hold Cityscapes label ids, mapped to the 19 train ids with the dataset's own
 definitions (``cityscapesscripts``). Images are resized to 1024x512 by default, as in DACS
-and RCCR; for evaluation at full resolution keep the label at 2048x1024
+(the authors' RCCR release instead crops its training images at full resolution:
+``data.target_size``); for evaluation at full resolution keep the label at 2048x1024
 (``JointTransform(resize=..., resize_label=False)``).
 """
 

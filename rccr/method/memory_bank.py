@@ -48,12 +48,17 @@ class MemoryBank(nn.Module):
     ``step (capacity,) int64`` (training iteration of the write), ``ptr`` (next row to
     write) and ``size`` (rows filled), both 0-d int64. Features are stored in float32 so
     that the loss never sees a bank rounded below the precision it computes in.
+
+    ``location (capacity,) int64`` says where each row was sampled (a feature cell of the
+    step's batch, -1 if unknown); only the current step's locations are used (to keep an
+    anchor's own features out of its negatives), so it is not checkpointed.
     """
 
     features: Tensor
     labels: Tensor
     domain: Tensor
     step: Tensor
+    location: Tensor
     ptr: Tensor
     size: Tensor
 
@@ -67,6 +72,7 @@ class MemoryBank(nn.Module):
         self.register_buffer("labels", torch.zeros(capacity, dtype=torch.int64))
         self.register_buffer("domain", torch.zeros(capacity, dtype=torch.int8))
         self.register_buffer("step", torch.zeros(capacity, dtype=torch.int64))
+        self.register_buffer("location", torch.full((capacity,), -1), persistent=False)
         self.register_buffer("ptr", torch.zeros((), dtype=torch.int64))
         self.register_buffer("size", torch.zeros((), dtype=torch.int64))
 
@@ -81,7 +87,14 @@ class MemoryBank(nn.Module):
         return int(self.size)
 
     @torch.no_grad()
-    def enqueue(self, features: Tensor, labels: Tensor, domain: int | Tensor, step: int) -> None:
+    def enqueue(
+        self,
+        features: Tensor,
+        labels: Tensor,
+        domain: int | Tensor,
+        step: int,
+        location: Tensor | None = None,
+    ) -> None:
         """Write rows at ``ptr``, wrapping around and overwriting the oldest.
 
         Args:
@@ -89,6 +102,7 @@ class MemoryBank(nn.Module):
             labels: (n,) integer labels.
             domain: ``DOMAIN_AUGMENTED``/``DOMAIN_TARGET`` for all rows, or an (n,) tensor.
             step: training iteration recorded with every row.
+            location: (n,) where each row was sampled (see the class docstring); -1 if None.
 
         If ``n > capacity`` only the last ``capacity`` rows are kept.
         """
@@ -101,13 +115,17 @@ class MemoryBank(nn.Module):
         domains = domains.expand(n) if domains.dim() == 0 else domains  # (n,)
         if domains.shape != (n,):
             raise ValueError(f"domain must be an int or ({n},), got {tuple(domains.shape)}")
+        locations = torch.full_like(labels, -1) if location is None else location
+        if locations.shape != (n,):
+            raise ValueError(f"location must be ({n},), got {tuple(locations.shape)}")
         if n == 0:
             return
         if n > self.capacity:  # older rows would be overwritten within this same write
-            features, labels, domains = (
+            features, labels, domains, locations = (
                 features[-self.capacity :],
                 labels[-self.capacity :],
                 domains[-self.capacity :],
+                locations[-self.capacity :],
             )
             n = self.capacity
         rows = (self.ptr + torch.arange(n, device=self.ptr.device)) % self.capacity  # (n,)
@@ -115,6 +133,7 @@ class MemoryBank(nn.Module):
         self.labels[rows] = labels.to(self.labels)
         self.domain[rows] = domains
         self.step[rows] = step
+        self.location[rows] = locations.to(self.location)
         self.ptr.copy_((self.ptr + n) % self.capacity)
         self.size.copy_(torch.clamp(self.size + n, max=self.capacity))
 
@@ -132,6 +151,12 @@ class MemoryBank(nn.Module):
         """
         rows = self._order()
         return self.features[rows], self.labels[rows], self.domain[rows], self.step[rows]
+
+    def locations(self, step: int) -> Tensor:
+        """(size,) in :meth:`contents` order: where each row written at ``step`` was sampled,
+        -1 for rows of other steps."""
+        rows = self._order()
+        return torch.where(self.step[rows] == step, self.location[rows], -1)
 
     def snapshot(self) -> dict[str, np.ndarray]:
         """The filled rows as numpy arrays for ``features/iter_<N>.npz``.
@@ -188,23 +213,33 @@ class BankEntries(NamedTuple):
 
 
 def sample_entries(
-    features: Tensor, labels: Tensor, n: int, generator: torch.Generator
+    features: Tensor,
+    labels: Tensor,
+    n: int,
+    generator: torch.Generator,
+    keep_ignore: bool = False,
 ) -> BankEntries:
     """``n`` random feature cells that have a class: one domain's new bank rows of a step.
 
-    Cells labelled 255 are never drawn (they have no class for class-aware sampling).
+    Cells labelled 255 are not drawn (they have no class for class-aware sampling), unless
+    ``keep_ignore`` (``method.bank_ignore``): the release draws from every cell, and a 255
+    entry then counts as a negative of every anchor.
 
     Args:
         features: (B, D, h, w) embeddings.
         labels: (B, h, w) their labels.
-        n: how many to draw (all cells that have a class if there are fewer).
+        n: how many to draw (all candidate cells if there are fewer).
         generator: draws the cells (a CPU generator).
+        keep_ignore: whether cells labelled 255 are candidates.
 
     Returns:
-        ``min(n, cells with a class)`` entries, in random order.
+        ``min(n, candidate cells)`` entries, in random order.
     """
     flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])  # (B*h*w, D)
     flat_labels = labels.reshape(-1)  # (B*h*w,)
-    valid = (flat_labels != IGNORE_INDEX).nonzero()[:, 0]  # (V,) cells with a class
+    candidate = torch.ones_like(flat_labels, dtype=torch.bool)
+    if not keep_ignore:
+        candidate = flat_labels != IGNORE_INDEX
+    valid = candidate.nonzero()[:, 0]  # (V,) candidate cells
     cells = valid[sample_rows(valid.numel(), n, generator).to(valid.device)]  # (m,)
     return BankEntries(flat[cells], flat_labels[cells], cells)

@@ -32,6 +32,7 @@ __all__ = [
     "dacs_blur_kernel_size",
     "mix",
     "photometric",
+    "release_cut_mix_box",
 ]
 
 
@@ -42,36 +43,44 @@ def _choose_half(classes: Tensor, generator: torch.Generator) -> Tensor:
     return classes[order[: (n + 1) // 2].to(classes.device)]
 
 
-def class_mix_masks(labels: Tensor, generator: torch.Generator, per_image: bool = True) -> Tensor:
+def class_mix_masks(
+    labels: Tensor,
+    generator: torch.Generator,
+    per_image: bool = True,
+    ignore_is_a_class: bool = False,
+) -> Tensor:
     """DACS ClassMix masks: pixels of a random half of the classes present in each label.
 
-    For every image, the classes present in its source label (``IGNORE_INDEX`` excluded, so
-    ignored pixels are never pasted) are drawn without replacement, ``ceil(n / 2)`` of them,
-    as in DACS ``(nclasses + nclasses % 2) / 2``. An image with no valid class gets an
-    all-False mask.
+    For every image, the classes present in its source label are drawn without replacement,
+    ``ceil(n / 2)`` of them, as DACS's ``(nclasses + nclasses % 2) / 2``. By default
+    ``IGNORE_INDEX`` is not a candidate, so ignored pixels are never pasted (this project's
+    choice); DACS's and the release's code draw from ``torch.unique(label)``, 255 included
+    (``ignore_is_a_class=True``, ``method.class_mix_ignore``), so in about half the draws
+    of an image with ignored pixels those are pasted too. An image with no candidate class
+    gets an all-False mask.
 
     ``per_image=False`` reproduces DAFormer's ``get_class_masks``, which calls
     ``torch.unique(labels)`` on the whole batch: the candidate classes are those present
     anywhere in the batch, and each image still draws its own half of them (so a chosen
-    class may be absent from that image). Unlike DAFormer, ``IGNORE_INDEX`` is never chosen.
+    class may be absent from that image).
 
     Args:
         labels: (B, H, W) int64 source labels, train ids with ``IGNORE_INDEX``.
         generator: source of randomness.
         per_image: DACS (True) or DAFormer's batch-level candidate set (False).
+        ignore_is_a_class: whether ``IGNORE_INDEX`` is a candidate like any class.
 
     Returns:
         (B, H, W) bool, True where the source pixel is pasted.
     """
+
+    def candidates(present: Tensor) -> Tensor:
+        return present if ignore_is_a_class else present[present != IGNORE_INDEX]
+
     masks = torch.zeros_like(labels, dtype=torch.bool)  # (B, H, W)
-    batch_classes = labels.unique()
-    batch_classes = batch_classes[batch_classes != IGNORE_INDEX]  # (n,)
+    batch_classes = candidates(labels.unique())  # (n,)
     for b in range(labels.shape[0]):
-        if per_image:
-            classes = labels[b].unique()
-            classes = classes[classes != IGNORE_INDEX]  # (n_b,)
-        else:
-            classes = batch_classes
+        classes = candidates(labels[b].unique()) if per_image else batch_classes  # (n_b,)
         masks[b] = torch.isin(labels[b], _choose_half(classes, generator))
     return masks
 
@@ -140,6 +149,40 @@ def cut_mix_box(
     u = torch.rand(batch, 2, generator=generator, device=generator.device)  # (B, 2)
     corners = (u * room).long().clamp(max=room - 1)  # (B, 2) in cells
     return torch.cat([corners, sides], dim=1) * stride  # (B, 4)
+
+
+def release_cut_mix_box(
+    height: int, width: int, batch: int, stride: int, generator: torch.Generator
+) -> Tensor:
+    """The release's CutMix box: one box for the whole batch (``method.cutmix_box:
+    release``, docs/method.md#paper-release-and-this-project).
+
+    Area ratio r ~ U(0, 1); each side ``floor(side * sqrt(r) / stride) * stride``, at least
+    ``stride``; the corner cell uniform in ``[0, cells - box_cells)``, so the box never
+    reaches the last row or column of cells (the release draws ``randint(n - k)``).
+
+    Args:
+        height, width: image size, multiples of ``stride``.
+        batch: rows to return (all the same box).
+        stride: the feature stride.
+        generator: source of randomness.
+
+    Returns:
+        (B, 4) int64 ``[top, left, box_h, box_w]`` in pixels, the same box in every row.
+
+    Raises:
+        ValueError: if H or W is not a positive multiple of ``stride`` of at least two cells.
+    """
+    if stride < 1 or height < 2 * stride or width < 2 * stride or height % stride or width % stride:
+        raise ValueError(f"image {height}x{width}: expected multiples of {stride}, >= 2 cells")
+    cells = torch.tensor([height // stride, width // stride])  # (2,)
+    ratio = torch.rand((), generator=generator, device=generator.device).item()
+    sides = (cells * stride * math.sqrt(ratio)).long() // stride  # (2,) in cells, floor
+    sides = torch.minimum(sides.clamp(min=1), cells - 1)  # (2,) a corner must fit below
+    u = torch.rand(2, generator=generator, device=generator.device).cpu()  # (2,)
+    corners = (u * (cells - sides)).long().clamp(max=cells - sides - 1)  # (2,)
+    box = torch.cat([corners, sides]) * stride  # (4,)
+    return box.to(generator.device).expand(batch, 4).clone()  # (B, 4)
 
 
 def box_mask(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -216,6 +259,8 @@ def photometric(
     blur_prob: float = 0.5,
     blur_sigma: tuple[float, float] = (0.15, 1.15),
     blur_kernel_frac: float = 0.1,
+    per_batch: bool = False,
+    bgr: bool = False,
 ) -> Tensor:
     """DACS's strong photometric augmentation: colour jitter, then Gaussian blur.
 
@@ -226,6 +271,11 @@ def photometric(
     :func:`dacs_blur_kernel_size` for each side. All random numbers are drawn up front, in
     a fixed order, so the result depends only on the generator's state.
 
+    The release (``method.photometric: release``) decides once per batch whether to jitter
+    and whether to blur, with one blur sigma for the batch (``per_batch``), and jitters
+    its caffe-style BGR images, so saturation and hue act on the channels in BGR order
+    (``bgr``); the jitter factors stay per image, as kornia draws them.
+
     Args:
         images: (B, 3, H, W) float in [0, 1].
         generator: source of randomness.
@@ -234,23 +284,29 @@ def photometric(
         blur_prob: probability of blur per image.
         blur_sigma: range of the blur's standard deviation in pixels.
         blur_kernel_frac: kernel size as a fraction of each side (DACS: 0.1).
+        per_batch: decide jitter and blur, and draw the blur's sigma, once for the batch.
+        bgr: jitter the images with their channels in BGR order.
 
     Returns:
         (B, 3, H, W) float in [0, 1].
     """
     b, s = images.shape[0], jitter_strength
     u = torch.rand(b, 7, generator=generator, device=generator.device).to(images.device)
+    if per_batch:  # the first image's draws decide for all
+        u[:, 4:] = u[:1, 4:]
     factors = 1 - s + 2 * s * u[:, :3]  # (B, 3) brightness, contrast, saturation
     hue = (2 * u[:, 3] - 1) * s  # (B,)
     sigma = blur_sigma[0] + (blur_sigma[1] - blur_sigma[0]) * u[:, 4]  # (B,)
     jitter, blur = u[:, 5] < jitter_prob, u[:, 6] < blur_prob  # (B,) each
 
-    out = images.clone()
+    out = images.flip(1) if bgr else images.clone()  # (B, 3, H, W) in the jitter's order
     for i in torch.nonzero(jitter).flatten().tolist():
         img = TF.adjust_brightness(out[i], float(factors[i, 0]))
         img = TF.adjust_contrast(img, float(factors[i, 1]))
         img = TF.adjust_saturation(img, float(factors[i, 2]))
         out[i] = TF.adjust_hue(img, float(hue[i]))
+    if bgr:
+        out = out.flip(1)  # back to RGB
     if bool(blur.any()):
         out = torch.where(
             blur[:, None, None, None], _gaussian_blur(out, sigma, blur_kernel_frac), out

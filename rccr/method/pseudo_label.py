@@ -18,23 +18,26 @@ __all__ = ["dacs_weight", "mixed_pixel_weight", "pseudo_label", "weighted_cross_
 
 @torch.no_grad()
 def pseudo_label(
-    teacher_logits: Tensor, size: tuple[int, int] | None = None
+    teacher_logits: Tensor, size: tuple[int, int] | None = None, align_corners: bool = False
 ) -> tuple[Tensor, Tensor]:
     """Teacher argmax and its softmax probability (the confidence), without gradients.
 
-    As in DACS, the logits are first upsampled bilinearly (``align_corners=False``) to the
-    label size, then softmaxed.
+    The logits are first upsampled bilinearly to the label size, then softmaxed. DACS and
+    the release upsample with ``align_corners=True`` (on the release's 65x65 grid for a 512
+    crop); the default ``False`` treats pixels as areas, as the images were resized
+    (``method.align_corners``, docs/method.md#paper-release-and-this-project).
 
     Args:
         teacher_logits: (B, C, h, w) teacher logits.
         size: (H, W) to upsample to, or None to keep (h, w).
+        align_corners: of the bilinear upsampling.
 
     Returns:
         ``(pseudo_label, confidence)``: (B, H, W) int64 and (B, H, W) float.
     """
     if size is not None and tuple(teacher_logits.shape[-2:]) != tuple(size):
         teacher_logits = F.interpolate(
-            teacher_logits, size=size, mode="bilinear", align_corners=False
+            teacher_logits, size=size, mode="bilinear", align_corners=align_corners
         )  # (B, C, H, W)
     confidence, labels = teacher_logits.detach().softmax(dim=1).max(dim=1)  # (B, H, W) each
     return labels, confidence

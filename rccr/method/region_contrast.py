@@ -350,14 +350,14 @@ def contrast_weight(iteration: int, total: int, base: float = 0.01, start: int =
 
     ``lambda(t) = base * exp(-5 * (1 - sqrt(t / T)))`` with ``t = iteration - start`` and
     ``T = total - start``; 0 before ``start``; ``t / T`` is clipped to 1 after ``total``.
-
-    Raises:
-        ValueError: if ``total <= start``.
+    A start at or past ``total`` (the release's GTA5 script: 300000 of 250000) means the
+    loss never runs in training. (The release ramps over ``iteration / total`` whatever
+    the start; the two agree for its two scripts, which start at 0 or never.)
     """
-    if total <= start:
-        raise ValueError(f"total ({total}) must be greater than start ({start})")
     if iteration < start:
         return 0.0
+    if total <= start:
+        return base
     progress = min((iteration - start) / (total - start), 1.0)
     return base * math.exp(-5.0 * (1.0 - math.sqrt(progress)))
 

@@ -11,12 +11,13 @@ Deliberate differences from the lineage's code:
 
 - torchvision's Bottleneck puts its stride on the 3x3 conv2, the lineage's (from Caffe) on
   the 1x1 conv1. Shapes agree and both kinds of weights load, but ``layer2.0`` computes a
-  slightly different function than in DACS.
+  slightly different function than in DACS; ``stride_in_1x1=True`` reproduces the lineage.
 - The stem's max-pool defaults to torchvision's ``ceil_mode=False``: an HxW input gives
   ``ceil(H/8) x ceil(W/8)`` outputs. The lineage's ``ceil_mode=True`` gives ``H/8 + 1``
   for H divisible by 8 (65x65 for a 512x512 crop).
 - Frozen BatchNorm uses running statistics and stays in eval mode under ``train()``; the
-  lineage's model code only stops its affine gradients. ``legacy_aspp=True`` reproduces its
+  lineage's model code only stops its affine gradients, so in training it normalises with
+  batch statistics (``bn_batch_stats=True``). ``legacy_aspp=True`` reproduces its
   classifier, which returns inside its summing loop after the first two branches.
 
 Pretrained weights load from a local file through ``rccr.models.pretrained``.
@@ -74,8 +75,16 @@ class _ResNet(nn.Module):
     Stage strides are 1, 2, 1, 1 and dilations 1, 1, 2, 4: output stride 8.
     """
 
-    def __init__(self, block: _Block, depths: Sequence[int], width: int, ceil_mode: bool) -> None:
+    def __init__(
+        self,
+        block: _Block,
+        depths: Sequence[int],
+        width: int,
+        ceil_mode: bool,
+        stride_in_1x1: bool = False,
+    ) -> None:
         super().__init__()
+        self.stride_in_1x1 = stride_in_1x1
         self.inplanes = width
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -104,6 +113,8 @@ class _ResNet(nn.Module):
                 nn.BatchNorm2d(out_channels),
             )
         blocks = [block(self.inplanes, planes, stride, downsample)]
+        if self.stride_in_1x1 and isinstance(blocks[0], Bottleneck):  # Caffe's placement
+            blocks[0].conv1.stride, blocks[0].conv2.stride = (stride, stride), (1, 1)
         self.inplanes = out_channels
         blocks += [block(self.inplanes, planes) for _ in range(1, depth)]
         for b in blocks:
@@ -152,6 +163,10 @@ class DeepLabV2(nn.Module):
         legacy_aspp: reproduce the lineage's ASPP that sums only two branches.
         freeze_bn: BatchNorm uses running statistics, its affine parameters are frozen, and
             it stays in eval mode under ``train()`` (DACS). False: ordinary BatchNorm.
+        bn_batch_stats: with ``freeze_bn``, BatchNorm follows ``train()``/``eval()`` (batch
+            statistics in training, running statistics updated) while its affine
+            parameters stay frozen: the lineage's and the release's behaviour.
+        stride_in_1x1: Bottleneck blocks put their stride on the first 1x1 conv (Caffe).
         input_norm: ``"imagenet"``: ``(x - mean) / std`` with torchvision's statistics (for
             torchvision weights). ``"caffe"``: ``x * 255``, RGB -> BGR, minus the BGR mean
             (104.008, 116.669, 122.679) (for the DeepLab-v2 init checkpoint).
@@ -175,6 +190,8 @@ class DeepLabV2(nn.Module):
         freeze_bn: bool = True,
         input_norm: InputNorm = "imagenet",
         ceil_mode: bool = False,
+        bn_batch_stats: bool = False,
+        stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
         if backbone not in _BACKBONES:
@@ -189,8 +206,10 @@ class DeepLabV2(nn.Module):
         self.backbone_name = backbone
         self.width = width
         self.freeze_bn = freeze_bn
+        self.bn_batch_stats = bn_batch_stats
         self.input_norm = input_norm
-        self.backbone = _ResNet(*_BACKBONES[backbone], width=width, ceil_mode=ceil_mode)
+        self.backbone = _ResNet(*_BACKBONES[backbone], width=width, ceil_mode=ceil_mode,
+                                stride_in_1x1=stride_in_1x1)  # fmt: skip
         self.feature_channels: int = self.backbone.out_channels
         self.classifier = ASPP(self.feature_channels, num_classes, legacy=legacy_aspp)
         mean, std = _INPUT_NORMS[input_norm]
@@ -203,9 +222,10 @@ class DeepLabV2(nn.Module):
         self.train()
 
     def train(self, mode: bool = True) -> DeepLabV2:
-        """Set train/eval mode; frozen BatchNorm stays in eval mode either way."""
+        """Set train/eval mode; frozen BatchNorm stays in eval mode either way (unless it
+        normalises with batch statistics, ``bn_batch_stats``)."""
         super().train(mode)
-        if self.freeze_bn:
+        if self.freeze_bn and not self.bn_batch_stats:
             for module in self.modules():
                 if isinstance(module, nn.BatchNorm2d):
                     module.eval()

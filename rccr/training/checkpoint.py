@@ -20,7 +20,7 @@ from torch import nn
 
 from rccr.runs import RunError, iteration_files, load_checkpoint
 from rccr.training.distributed import World, all_gather_rows
-from rccr.training.steps import MethodParts
+from rccr.training.method_parts import MethodParts
 
 __all__ = ["capture", "latest_checkpoint", "restore"]
 

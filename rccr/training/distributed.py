@@ -38,6 +38,7 @@ __all__ = [
     "broadcast_buffers",
     "close_world",
     "init_world",
+    "rank",
     "rank_seed",
     "wrap",
 ]
@@ -115,6 +116,11 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     )
     options: dict[str, Any] = {no_sync: False}
     return DistributedDataParallel(module, device_ids=ids, **options)
+
+
+def rank() -> int:
+    """This process's rank (0 in a world of one)."""
+    return dist.get_rank() if _active() else 0
 
 
 def rank_seed(seed: int, rank: int) -> int:

@@ -37,18 +37,24 @@ class MethodParts:
     ) -> MethodParts:
         """The teacher starts as a frozen copy of the student (and of its head).
 
-        Under DDP every rank enqueues its features into every rank's bank, so the bank holds
-        ``world_size`` times as many rows per step.
+        The teacher runs in eval mode (BatchNorm with its EMA statistics), or in train mode
+        when the student's BatchNorm normalises with batch statistics
+        (``model.bn_batch_stats``, as the release's teacher does). With
+        ``method.train_head`` false the student's head is frozen too, so it stays at its
+        initialisation (as in the release). Under DDP every rank enqueues its features into
+        every rank's bank, so the bank holds ``world_size`` times as many rows per step.
         """
         student_head = teacher_head = bank = None
         if rccr:
             student_head = ProjectionHead(student.feature_channels, out_dim=config.embed_dim)
+            if not config.train_head:
+                freeze(student_head)
             teacher_head = freeze(copy.deepcopy(student_head))
             if config.bank:
                 bank = MemoryBank.for_steps(config.bank_per_step * world_size, 2,
                                             config.bank_steps, config.embed_dim)  # fmt: skip
         generator = torch.Generator().manual_seed(seed)
-        teacher = freeze(copy.deepcopy(student)).eval()  # eval: BatchNorm uses its EMA stats
+        teacher = freeze(copy.deepcopy(student)).train(student.bn_batch_stats)
         return cls(teacher, student_head, teacher_head, bank, generator)
 
     def to(self, device: torch.device) -> MethodParts:

@@ -25,7 +25,14 @@ from rccr.method.memory_bank import (
     augmented_labels,
     sample_entries,
 )
-from rccr.method.mixing import class_mix_masks, cut_mix, cut_mix_box, mix, photometric
+from rccr.method.mixing import (
+    class_mix_masks,
+    cut_mix,
+    cut_mix_box,
+    mix,
+    photometric,
+    release_cut_mix_box,
+)
 from rccr.method.pseudo_label import (
     dacs_weight,
     mixed_pixel_weight,
@@ -38,7 +45,7 @@ from rccr.method.region_contrast import (
     gather_cells,
     region_contrastive_loss,
 )
-from rccr.training.distributed import all_gather_rows
+from rccr.training.distributed import all_gather_rows, rank
 from rccr.training.method_parts import MethodParts
 
 __all__ = [
@@ -53,16 +60,24 @@ __all__ = [
 StepOutput = tuple[Tensor, dict[str, Tensor]]
 
 
-def segmentation_loss(student: nn.Module, images: Tensor, labels: Tensor) -> Tensor:
+def segmentation_loss(
+    student: nn.Module, images: Tensor, labels: Tensor, align_corners: bool = False
+) -> Tensor:
     """Cross-entropy of the student on labelled images, logits upsampled to the labels.
 
     Args:
         images: (B, 3, H, W) in [0, 1].
         labels: (B, H, W) train ids, 255 ignored.
+        align_corners: of the bilinear upsampling (``method.align_corners``).
     """
     logits = student(images).logits  # (B, C, H/8, W/8)
-    logits = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+    logits = _upsample(logits, labels.shape[-2:], align_corners)  # (B, C, H, W)
     return F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX)
+
+
+def _upsample(logits: Tensor, size: tuple[int, ...], align_corners: bool) -> Tensor:
+    """(B, C, h, w) -> (B, C, H, W), bilinear."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=align_corners)
 
 
 def source_only_step(student: nn.Module, source: Sample) -> StepOutput:
@@ -89,20 +104,20 @@ def _dacs_terms(
     student: nn.Module, parts: MethodParts, source: Sample, target: Sample, config: MethodConfig
 ) -> tuple[dict[str, Tensor], tuple[Tensor, Tensor, Tensor]]:
     """The two DACS losses, and the teacher's clean-target pass for RCCR to reuse."""
-    size = source.image.shape[-2:]
-    loss_source = segmentation_loss(student, source.image, source.label)
+    size, corners = source.image.shape[-2:], config.align_corners
+    loss_source = segmentation_loss(student, source.image, source.label, corners)
     # 1. Teacher pass on the clean target image: pseudo-labels and confidence.
     with torch.no_grad():
         teacher_out = parts.teacher(target.image)
-        tgt_pseudo, tgt_confidence = pseudo_label(teacher_out.logits, size=(size[0], size[1]))
+        tgt_pseudo, tgt_confidence = pseudo_label(teacher_out.logits, (size[0], size[1]), corners)
     # 3. ClassMix: half of the source classes pasted onto the target, then photometric.
-    mask = class_mix_masks(source.label, parts.generator, per_image=config.class_mix == "per_image")
-    mix_image = photometric(mix(mask, source.image, target.image), parts.generator)
+    mask = class_mix_masks(source.label, parts.generator, config.class_mix == "per_image",
+                           ignore_is_a_class=config.class_mix_ignore)  # fmt: skip
+    mix_image = _photometric(mix(mask, source.image, target.image), parts.generator, config)
     mix_label = mix(mask, source.label, tgt_pseudo)
     tgt_weight = dacs_weight(tgt_confidence, config.pseudo_label_threshold)
     mix_weight = mixed_pixel_weight(mask, tgt_weight)
-    logits = student(mix_image).logits  # (B, C, H/8, W/8)
-    logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+    logits = _upsample(student(mix_image).logits, size, corners)  # (B, C, H, W)
     loss_mix = weighted_cross_entropy(logits, mix_label, mix_weight)
     terms = {"loss_source": loss_source, "loss_mix": loss_mix}
     return terms, (teacher_out.logits, teacher_out.features, tgt_weight)
@@ -123,8 +138,9 @@ def rccr_step(
     batch, _, height, width = source.image.shape
     stride = parts.teacher.output_stride  # the student's too (it may be wrapped in DDP)
     # 4. CutMix: a stride-aligned target box pasted into the source image, then photometric.
-    boxes = cut_mix_box(height, width, batch, stride, parts.generator)
-    aug_image = photometric(cut_mix(source.image, target.image, boxes), parts.generator)
+    draw_boxes = release_cut_mix_box if config.cutmix_box == "release" else cut_mix_box
+    boxes = draw_boxes(height, width, batch, stride, parts.generator)
+    aug_image = _photometric(cut_mix(source.image, target.image, boxes), parts.generator, config)
     z_m = parts.student_head(student(aug_image).features)  # (B, D, h, w) student embeddings
     feat_size = (z_m.shape[-2], z_m.shape[-1])
     with torch.no_grad():
@@ -142,17 +158,27 @@ def rccr_step(
     per_step = config.bank_per_step
     aug_labels = augmented_labels(inside, tgt_pseudo, source.label)  # (B, h, w)
     new = [
-        (DOMAIN_AUGMENTED, sample_entries(z_m.detach(), aug_labels, per_step, parts.generator)),
-        (DOMAIN_TARGET, sample_entries(z_t, tgt_pseudo, per_step, parts.generator)),
+        (domain, sample_entries(feats, labels, per_step, parts.generator, config.bank_ignore))
+        for domain, feats, labels in (
+            (DOMAIN_AUGMENTED, z_m.detach(), aug_labels),
+            (DOMAIN_TARGET, z_t, tgt_pseudo),
+        )
     ]
+    # Where anchors and entries come from (a cell of this rank's batch), so that no anchor
+    # meets its own features among its negatives, whatever the negative sampling.
+    offset = rank() * inside.numel()
+    anchor_locations = inside.flatten().nonzero()[:, 0] + offset  # (N,) as gather_cells
     if parts.bank is not None:
         for domain, entries in new:  # every rank's entries, in rank order, under DDP
             features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
-            parts.bank.enqueue(features, labels, domain, iteration)
+            locations = all_gather_rows(entries.cells + offset)
+            parts.bank.enqueue(features, labels, domain, iteration, locations)
         negatives, negative_labels, _, _ = parts.bank.contents()
+        negative_locations = parts.bank.locations(iteration)
     else:
         negatives = torch.cat([entries.features for _, entries in new])
         negative_labels = torch.cat([entries.labels for _, entries in new])
+        negative_locations = torch.cat([entries.cells for _, entries in new]) + offset
     threshold = config.confidence_threshold if config.positive_sampling == "confident" else 0.0
     loss_contrast = region_contrastive_loss(
         anchors,
@@ -164,8 +190,16 @@ def rccr_step(
         temperature=config.temperature,
         confidence_threshold=threshold,
         class_aware=config.negative_sampling == "class_aware",
+        anchor_locations=anchor_locations,
+        negative_locations=negative_locations,
     )
     weight = contrast_weight(iteration, total, config.contrast_weight, config.contrast_start_iter)
     terms["loss_contrast"] = loss_contrast
     loss = terms["loss_source"] + terms["loss_mix"] + weight * loss_contrast
     return loss, terms
+
+
+def _photometric(images: Tensor, generator: torch.Generator, config: MethodConfig) -> Tensor:
+    """DACS's colour jitter and blur, per image or as the release (``method.photometric``)."""
+    release = config.photometric == "release"
+    return photometric(images, generator, per_batch=release, bgr=release)

@@ -134,9 +134,14 @@ class Trainer:
         parts = self.method
         if self.world.distributed:
             model = distributed.wrap(model, self.device)
-            if parts is not None and parts.student_head is not None:
-                head = distributed.wrap(parts.student_head, self.device)
-                parts = dataclasses.replace(parts, student_head=head)  # type: ignore[arg-type]
+            head = parts.student_head if parts is not None else None
+            if (
+                parts is not None
+                and head is not None
+                and any(p.requires_grad for p in head.parameters())
+            ):  # a frozen head (method.train_head false) has no gradient to average
+                wrapped = distributed.wrap(head, self.device)
+                parts = dataclasses.replace(parts, student_head=wrapped)  # type: ignore[arg-type]
         if self.config.train.compile:
             model = torch.compile(model)  # type: ignore[assignment]
         return model, parts

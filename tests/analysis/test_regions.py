@@ -114,9 +114,10 @@ def test_explain_regions__fields_agree(
     assert torch.equal(labels[in_box], sample.pseudo_label[cells[in_box, 0], cells[in_box, 1]])
     source = src_label[::stride, ::stride]  # nearest-neighbour downsampling to the grid
     assert torch.equal(labels[~in_box], source[cells[~in_box, 0], cells[~in_box, 1]])
-    same = sample.anchor_labels[:, None] == sample.negative_labels[None, :]
-    assert torch.equal(sample.negative_removed, same if negative_sampling == "class_aware"
-                       else torch.zeros_like(same))  # fmt: skip
+    same_label = sample.anchor_labels[:, None] == sample.negative_labels[None, :]
+    own = (sample.anchor_cells[:, None, :] == sample.negative_cells[None, :, :]).all(-1)
+    expected = own | same_label if negative_sampling == "class_aware" else own
+    assert torch.equal(sample.negative_removed, expected)
     assert bool((sample.positive_similarity.abs() <= 1 + 1e-5).all())
     assert sample.aug_image.shape == tgt_image.shape and sample.loss >= 0
 

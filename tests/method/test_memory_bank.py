@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET, MemoryBank
+from rccr.data.labels import IGNORE_INDEX
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET, MemoryBank, sample_entries
 
 
 def _rows(start: int, n: int, dim: int = 3) -> torch.Tensor:
@@ -94,3 +95,18 @@ def test_memory_bank__rejects_wrong_dim() -> None:
     bank = MemoryBank(capacity=4, dim=3)
     with pytest.raises(ValueError, match="features"):
         bank.enqueue(torch.randn(2, 5), torch.zeros(2, dtype=torch.long), 0, step=0)
+
+
+@pytest.mark.parametrize("keep_ignore", [False, True])
+def test_sample_entries__ignore_cells_only_with_the_release_switch(keep_ignore: bool) -> None:
+    """method.bank_ignore: the release draws cells labelled 255 too; by default they are never
+    drawn. Entries are the features and labels of the cells they name."""
+    features = torch.randn(2, 4, 3, 5, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(30).reshape(2, 3, 5) % 4
+    labels[0, :2] = IGNORE_INDEX  # 10 of 30 cells
+    entries = sample_entries(features, labels, 30, torch.Generator().manual_seed(1), keep_ignore)
+    assert len(entries.cells) == (30 if keep_ignore else 20)
+    flat = features.permute(0, 2, 3, 1).reshape(30, 4)
+    assert torch.equal(entries.features, flat[entries.cells])
+    assert torch.equal(entries.labels, labels.reshape(30)[entries.cells])
+    assert (IGNORE_INDEX in entries.labels.tolist()) is keep_ignore

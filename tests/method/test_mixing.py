@@ -19,6 +19,7 @@ from rccr.method.mixing import (
     dacs_blur_kernel_size,
     mix,
     photometric,
+    release_cut_mix_box,
 )
 
 
@@ -62,6 +63,22 @@ def test_class_mix_masks__ignore_never_pasted(per_image: bool) -> None:
     assert not masks[labels == IGNORE_INDEX].any()
     mixed = mix(masks, labels, torch.zeros_like(labels))
     assert not (mixed == IGNORE_INDEX).any()
+
+
+def test_class_mix_masks__release_draws_ignore_like_a_class() -> None:
+    """method.class_mix_ignore: 255 is a candidate, so across draws it is pasted about half
+    the time, and then wholly; the classes drawn are ceil(n/2) of the n values present."""
+    labels = _labels(0, batch=1, ignore_frac=0.5)
+    present = set(labels.unique().tolist())
+    pasted_ignore = 0
+    for seed in range(40):
+        mask = class_mix_masks(labels, _gen(seed), ignore_is_a_class=True)[0]
+        chosen = set(labels[0][mask].unique().tolist())
+        assert len(chosen) == math.ceil(len(present) / 2)
+        if IGNORE_INDEX in chosen:
+            pasted_ignore += 1
+            assert bool(mask[labels[0] == IGNORE_INDEX].all())
+    assert 10 <= pasted_ignore <= 30
 
 
 def test_class_mix_masks__no_valid_class_gives_empty_mask() -> None:
@@ -151,6 +168,29 @@ def test_cut_mix_box__not_multiple_of_stride_raises(height: int, width: int) -> 
         cut_mix_box(height, width, 2, 8, _gen(0))
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_release_cut_mix_box__one_box_floored_never_at_the_far_edge(seed: int) -> None:
+    """method.cutmix_box=release: the same box for the batch; sides floor(512 sqrt(r) / 8) * 8
+    with r the generator's first draw; the box never reaches the last row or column."""
+    boxes = release_cut_mix_box(512, 512, 3, 8, _gen(seed))
+    assert boxes.shape == (3, 4) and bool((boxes == boxes[0]).all())
+    top, left, box_h, box_w = boxes[0].tolist()
+    ratio = torch.rand((), generator=_gen(seed)).item()
+    side = max(8, int(512 * math.sqrt(ratio)) // 8 * 8)
+    assert (box_h, box_w) == (side, side)
+    assert top % 8 == 0 and left % 8 == 0
+    assert top + box_h <= 512 - 8 and left + box_w <= 512 - 8
+
+
+def test_release_cut_mix_box__corners_cover_every_allowed_cell() -> None:
+    corners = {
+        tuple(release_cut_mix_box(64, 64, 1, 8, _gen(s))[0, :2].tolist()) for s in range(400)
+    }
+    sides = {int(release_cut_mix_box(64, 64, 1, 8, _gen(s))[0, 2]) for s in range(400)}
+    assert sides <= {8, 16, 24, 32, 40, 48, 56} and 56 in sides
+    assert (0, 0) in corners and max(max(c) for c in corners) == 48  # 64 - 8 - the smallest box
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_box_mask__area_and_placement(seed: int) -> None:
     boxes = cut_mix_box(32, 48, 5, 8, _gen(seed))
@@ -209,3 +249,36 @@ def test_photometric__blur_preserves_constant_image() -> None:
     images = torch.full((2, 3, 20, 20), 0.3)
     out = photometric(images, _gen(0), jitter_prob=0.0, blur_prob=1.0)
     assert torch.allclose(out, images, atol=1e-6)
+
+
+def test_photometric__release_decides_once_per_batch() -> None:
+    """method.photometric=release: either every image of the batch is jittered or none."""
+    images = torch.rand(6, 3, 16, 16, generator=_gen(0))
+    for seed in range(12):
+        out = photometric(images, _gen(seed), per_batch=True, blur_prob=0.0)
+        changed = [not torch.allclose(o, i) for o, i in zip(out, images, strict=True)]
+        assert len(set(changed)) == 1
+    mixed = 0
+    for seed in range(12):  # the default decides per image: some batches are mixed
+        out = photometric(images, _gen(seed), blur_prob=0.0)
+        mixed += len({not torch.allclose(o, i) for o, i in zip(out, images, strict=True)}) == 2
+    assert mixed > 0
+
+
+def test_photometric__release_jitters_in_bgr_order() -> None:
+    images = torch.rand(4, 3, 16, 16, generator=_gen(0))
+    bgr = photometric(images, _gen(3), jitter_prob=1.0, blur_prob=0.0, bgr=True)
+    expected = photometric(images.flip(1), _gen(3), jitter_prob=1.0, blur_prob=0.0).flip(1)
+    torch.testing.assert_close(bgr, expected)
+    rgb = photometric(images, _gen(3), jitter_prob=1.0, blur_prob=0.0)
+    assert not torch.allclose(bgr, rgb)  # hue and saturation act on other channels
+
+
+def test_photometric__release_blurs_the_batch_with_one_sigma() -> None:
+    """Identical images stay identical under the per-batch blur (one sigma), not per image."""
+    images = torch.rand(1, 3, 32, 32, generator=_gen(0)).expand(4, 3, 32, 32)
+    for seed in range(4):
+        out = photometric(images, _gen(seed), jitter_prob=0.0, blur_prob=1.0, per_batch=True)
+        assert all(torch.equal(out[0], o) for o in out)
+    out = photometric(images, _gen(0), jitter_prob=0.0, blur_prob=1.0)
+    assert not all(torch.equal(out[0], o) for o in out)

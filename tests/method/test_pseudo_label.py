@@ -47,6 +47,17 @@ def test_pseudo_label__upsamples_logits_first(size: tuple[int, int]) -> None:
     assert torch.allclose(confidence, up.softmax(1).amax(1))
 
 
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_pseudo_label__align_corners_switch(align_corners: bool) -> None:
+    """method.align_corners: the release upsamples the teacher's logits with corners aligned."""
+    logits = torch.randn(2, 4, 9, 9, generator=_gen(2))
+    labels, confidence = pseudo_label(logits, size=(64, 64), align_corners=align_corners)
+    up = F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=align_corners)
+    assert torch.equal(labels, up.argmax(1))
+    other = F.interpolate(logits, size=(64, 64), mode="bilinear", align_corners=not align_corners)
+    assert not torch.allclose(confidence, other.softmax(1).amax(1))
+
+
 @pytest.mark.parametrize("threshold", [0.5, 0.968])
 @pytest.mark.parametrize("per_image", [True, False])
 def test_dacs_weight__matches_naive_count(threshold: float, per_image: bool) -> None:

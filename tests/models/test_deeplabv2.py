@@ -144,6 +144,47 @@ def test_frozen_bn__survives_train(freeze_bn: bool) -> None:
         assert stats_equal is freeze_bn
 
 
+def test_bn_batch_stats__frozen_affine_but_batch_statistics() -> None:
+    """model.bn_batch_stats (the release): in train mode BatchNorm normalises with the batch's
+    statistics and updates its running ones; its affine parameters get no gradient."""
+    model = _small(freeze_bn=True, bn_batch_stats=True).train()
+    bns = _bn_modules(model)
+    before = [bn.running_mean.clone() for bn in bns]
+    x = torch.rand(2, 3, 32, 32)
+    train_logits = model(x).logits
+    train_logits.sum().backward()
+    assert all(bn.training for bn in bns)
+    assert all(p.grad is None and not p.requires_grad for bn in bns for p in bn.parameters())
+    assert not any(torch.equal(bn.running_mean, m) for bn, m in zip(bns, before, strict=True))
+    with torch.no_grad():
+        eval_logits = model.eval()(x).logits
+    assert not torch.allclose(train_logits.detach(), eval_logits)
+    assert not any(bn.training for bn in bns)
+
+
+def test_stem_ceil_mode__the_lineages_65_grid() -> None:
+    """model.stem_ceil_mode: a 512 crop gives the release's 65x65 feature grid (else 64)."""
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert _small(ceil_mode=True)(x).logits.shape[-2:] == (9, 9)
+        assert _small(ceil_mode=False)(x).logits.shape[-2:] == (8, 8)
+
+
+def test_stride_in_1x1__moves_the_stride_to_the_first_conv() -> None:
+    """model.stride_in_1x1: Caffe's Bottleneck (the lineage) strides in conv1, not conv2."""
+    caffe = DeepLabV2(backbone="resnet50", width=8, stride_in_1x1=True)
+    torch_style = DeepLabV2(backbone="resnet50", width=8)
+    block, reference = caffe.backbone.layer2[0], torch_style.backbone.layer2[0]
+    assert (block.conv1.stride, block.conv2.stride) == ((2, 2), (1, 1))
+    assert (reference.conv1.stride, reference.conv2.stride) == ((1, 1), (2, 2))
+    assert all(b.conv1.stride == (1, 1) for b in caffe.backbone.layer2[1:])
+    caffe.load_state_dict(torch_style.state_dict())  # the same weights fit
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        a, b = caffe.eval()(x).logits, torch_style.eval()(x).logits
+    assert a.shape == b.shape and not torch.allclose(a, b)
+
+
 def test_frozen_bn__eval_and_train_agree() -> None:
     model = _small()
     x = torch.rand(2, 3, 32, 32)

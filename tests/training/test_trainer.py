@@ -150,3 +150,19 @@ def test_train__resume_skips_a_corrupt_newest_checkpoint_with_a_warning(
     with pytest.warns(UserWarning, match=r"skipped on resume: .*iter_6\.pt"):
         trainer = Trainer(_config(toy), tmp_path / "run")
     assert trainer.iteration == 3
+
+
+def test_resume__restores_every_random_state_it_saves(toy: Path, tmp_path: Path) -> None:
+    """The checkpoint holds torch's global generator and the method's own; a resumed trainer
+    continues from exactly those states, whatever happened to them in between."""
+    config = _config(toy, "train.mode=rccr")
+    run = train(config, tmp_path / "run", progress=False, until=3)
+    state = load_checkpoint(run.checkpoints[3])
+    assert torch.equal(torch.get_rng_state(), state["rng"])  # saved as it was at the save
+    torch.manual_seed(12345)
+    torch.rand(10)  # the process draws on: a resume must not inherit this
+    resumed = Trainer(config, tmp_path / "run")
+    assert resumed.iteration == 3 and resumed.method is not None
+    assert torch.equal(torch.get_rng_state(), state["rng"])
+    assert torch.equal(resumed.method.generator.get_state(), state["method"]["generator"])
+    assert not torch.equal(state["rng"], torch.manual_seed(0).get_state())  # not a fresh seed
