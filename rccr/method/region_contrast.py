@@ -132,10 +132,11 @@ def _info_nce(
         top = positive.clone()  # (R,)
         z = torch.ones_like(positive)  # (R,) the positive's term is exp(0)
         pulled = torch.zeros_like(q) if with_grad else None  # (R, D)
+        mask_locations = any(located[rows])
         for cols in columns:
             keys = negatives[cols]  # (C, D)
             logits = q @ keys.T  # (R, D) @ (D, C) -> (R, C)
-            if any(located[rows]):
+            if mask_locations:
                 assert anchor_locations is not None and negative_locations is not None
                 same = anchor_locations[rows, None] == negative_locations[None, cols]  # (R, C)
                 logits.masked_fill_(same, float("-inf"))
