@@ -6,7 +6,8 @@ as it is active (and puts the originals back afterwards):
 
 - ``sampling``: ``box_cells``, ``gather_cells``, ``augmented_labels``, ``sample_entries``;
 - ``bank``: ``MemoryBank.enqueue`` and ``MemoryBank.contents``;
-- ``loss``: ``region_contrastive_loss`` and its custom backward.
+- ``loss``: ``region_contrastive_loss`` (its forward computes the anchors' gradient too) and
+  its custom backward.
 
 The extra forward pass of the CutMix image is not counted: it is the method, not its
 bookkeeping. On a GPU pass ``sync=torch.cuda.synchronize`` so that each timer waits for
@@ -69,7 +70,7 @@ class StepTimer:
         for name in _SAMPLING:
             self._patch(steps, name, "sampling")
         self._patch(steps, "region_contrastive_loss", "loss")
-        self._patch(region_contrast._ChunkedInfoNCE, "backward", "loss", static=True)
+        self._patch(region_contrast._TiledInfoNCE, "backward", "loss", static=True)
         self._patch(memory_bank.MemoryBank, "enqueue", "bank")
         self._patch(memory_bank.MemoryBank, "contents", "bank")
         return self

@@ -127,7 +127,7 @@ def test_cut_mix__pixels_and_label_cells_agree_on_the_box(
     anchors=st.integers(1, 12),
     negatives=st.integers(1, 40),
     dim=st.integers(1, 8),
-    chunk_size=st.integers(1, 16),
+    tile=st.tuples(st.integers(1, 16), st.integers(1, 16)),
     class_aware=st.booleans(),
     threshold=st.one_of(st.none(), st.floats(0.0, 0.9)),
 )
@@ -136,7 +136,7 @@ def test_region_contrastive_loss__invariant_to_permuting_negatives(
     anchors: int,
     negatives: int,
     dim: int,
-    chunk_size: int,
+    tile: tuple[int, int],
     class_aware: bool,
     threshold: float | None,
 ) -> None:
@@ -155,7 +155,7 @@ def test_region_contrastive_loss__invariant_to_permuting_negatives(
         a = q.clone().requires_grad_(True)
         loss = region_contrastive_loss(a, k_pos, labels, confidence, k, k_labels,
                                        confidence_threshold=threshold, class_aware=class_aware,
-                                       chunk_size=chunk_size)  # fmt: skip
+                                       tile=tile)  # fmt: skip
         loss.backward()
         assert a.grad is not None
         return float(loss.detach()), a.grad

@@ -12,8 +12,11 @@ confidence exceeds a threshold (confident positive sampling). The two sampling s
 have named "off" settings (``rccr.config.POSITIVE_SAMPLING``, ``NEGATIVE_SAMPLING``) for the
 ablations (docs/method.md#sampling).
 
-The loss is computed in chunks of anchors by a custom autograd function that recomputes the
-similarities in backward, so neither pass holds more than ``chunk_size x M`` similarities.
+Positives and negatives are constants, so the loss and its gradient with respect to the
+anchors are computed together, in one pass over tiles of anchors x negatives with a running
+log-sum-exp per anchor (as flash attention does); backward only scales that gradient.
+Anchors and negatives are first sorted by label, so the pairs that class-aware sampling
+removes form blocks that are skipped rather than computed and masked.
 """
 
 from __future__ import annotations
@@ -33,14 +36,18 @@ __all__ = [
     "sample_rows",
 ]
 
+# (anchors, negatives) per tile. On CPU a tile's float32 similarities take 512 KiB, a core's
+# L2 cache; on a GPU wide tiles keep the number of kernel launches small.
+_CPU_TILE = (256, 512)
+_GPU_TILE = (256, 65536)
 
-class _ChunkedInfoNCE(torch.autograd.Function):
+
+class _TiledInfoNCE(torch.autograd.Function):
     """Sum over anchors of the masked InfoNCE loss; gradient w.r.t. the anchors only.
 
-    Works in the inputs' dtype (float32 or float64). Backward recomputes each chunk's
-    softmax instead of storing the ``(N, 1 + M)`` logits, which keeps memory at
-    ``chunk_size x M`` in both passes.
-    Double backward is not supported.
+    Forward computes the anchors' gradient along with the value (``_info_nce``): positives
+    and negatives are constants, so nothing else needs one. Backward scales it by
+    ``grad_output``. Double backward is not supported.
     """
 
     @staticmethod
@@ -51,87 +58,164 @@ class _ChunkedInfoNCE(torch.autograd.Function):
         anchor_labels: Tensor,
         negatives: Tensor,
         negative_labels: Tensor,
-        anchor_locations: Tensor,
-        negative_locations: Tensor,
+        anchor_locations: Tensor | None,
+        negative_locations: Tensor | None,
         temperature: float,
         class_aware: bool,
-        chunk_size: int,
+        tile: tuple[int, int],
     ) -> Tensor:
-        tensors = (anchors, positives, anchor_labels, negatives, negative_labels,
-                   anchor_locations, negative_locations)  # fmt: skip
-        ctx.save_for_backward(*tensors)
-        ctx.temperature, ctx.class_aware, ctx.chunk_size = temperature, class_aware, chunk_size
-        total = anchors.new_zeros(())
-        for _, pos, neg in _chunks(tensors, temperature, class_aware, chunk_size):
-            total = total + (_log_denominator(pos, neg) - pos).sum()
+        total, grad = _info_nce(
+            anchors, positives, anchor_labels, negatives, negative_labels, anchor_locations,
+            negative_locations, temperature, class_aware, tile, with_grad=True,
+        )  # fmt: skip
+        ctx.save_for_backward(grad)
         return total
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        tensors = ctx.saved_tensors
-        anchors, positives, _, negatives, *_ = tensors
-        grad = torch.empty_like(anchors)  # (N, D)
-        for rows, pos, neg in _chunks(tensors, ctx.temperature, ctx.class_aware, ctx.chunk_size):
-            log_z = _log_denominator(pos, neg)[:, None]  # (C, 1)
-            p_pos = (pos[:, None] - log_z).exp_()  # (C, 1) softmax weight of the positive
-            p_neg = neg.sub_(log_z).exp_()  # (C, M) in place; masked negatives get 0
-            # d loss_i / d q_i = ((p_pos - 1) k+ + sum_n p_n k-_n) / t
-            grad_chunk = (p_pos - 1.0) * positives[rows]  # (C, D)
-            grad_chunk = grad_chunk.addmm_(p_neg, negatives)  # + (C, M) @ (M, D) -> (C, D)
-            grad[rows] = grad_chunk / ctx.temperature
-        return (grad * grad_output, *([None] * 9))
+        (grad,) = ctx.saved_tensors
+        return (grad * grad_output,) + (None,) * 9
 
 
-def _chunks(
-    tensors: tuple[Tensor, ...], temperature: float, class_aware: bool, chunk_size: int
-) -> Iterator[tuple[slice, Tensor, Tensor]]:
-    """(rows, positive logits (C,), negative logits (C, M)) for each chunk of anchors.
-
-    ``tensors`` is (anchors, positives, anchor_labels, negatives, negative_labels,
-    anchor_locations, negative_locations). Forward and backward both walk the anchors this
-    way: backward recomputes the logits rather than keeping (N, M) of them.
-    """
-    anchors, positives, anchor_labels, negatives, negative_labels, a_loc, n_loc = tensors
-    for start in range(0, anchors.shape[0], chunk_size):
-        rows = slice(start, start + chunk_size)
-        pos, neg = _chunk_logits(
-            anchors[rows], positives[rows], anchor_labels[rows], negatives,
-            negative_labels, temperature, class_aware,
-        )  # (C,), (C, M)  # fmt: skip
-        neg.masked_fill_(a_loc[rows, None] == n_loc[None, :], float("-inf"))  # its own cell
-        yield rows, pos, neg
-
-
-def _chunk_logits(
+def _info_nce(
     anchors: Tensor,
     positives: Tensor,
     anchor_labels: Tensor,
     negatives: Tensor,
     negative_labels: Tensor,
+    anchor_locations: Tensor | None,
+    negative_locations: Tensor | None,
     temperature: float,
     class_aware: bool,
-) -> tuple[Tensor, Tensor]:
-    """Logits ``q.k+ / t`` (C,) and ``q.k-_n / t`` (C, M) of a chunk of C anchors.
+    tile: tuple[int, int],
+    with_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Sum over anchors of ``loss_i`` and, if ``with_grad``, its gradient w.r.t. the anchors.
 
-    ``anchors``/``positives`` are (C, D), ``anchor_labels`` (C,), ``negatives`` (M, D),
-    ``negative_labels`` (M,). Masked negatives are ``-inf``. Scaling the (C, D) anchors by
-    ``1/t`` before the products saves a pass over the (C, M) logits.
+    Each anchor keeps a running log-sum-exp over the tiles of ``_tiles`` (as flash attention
+    does), with ``s_n = q.k-_n / t`` the logits of its negatives:
+
+    - ``top``: the largest logit so far, the positive's ``q.k+/t`` to begin with;
+    - ``z = exp(q.k+/t - top) + sum_n exp(s_n - top)``;
+    - ``pulled = sum_n exp(s_n - top) k-_n``;
+
+    both sums are rescaled by ``exp(old top - new top)`` when ``top`` grows. At the end
+    ``loss_i = top + log z - q.k+/t`` and, with ``p`` the softmax over the positive and the
+    negatives, ``d loss_i / d q_i = (sum_n p_n k-_n + (p_+ - 1) k+) / t`` where
+    ``sum_n p_n k-_n = pulled / z``. Memory: one tile of logits, (K, D) for the gradient.
+
+    Args:
+        anchors: (K, D) kept anchors; positives: (K, D).
+        anchor_labels: (K,), sorted if ``class_aware``.
+        negatives: (M, D); negative_labels: (M,), sorted if ``class_aware``.
+        anchor_locations: None, or (K,); negative_locations: None, or (M,). A pair at the
+            same location is left out (the caller has moved -1 out of the anchors' range).
+        temperature: ``t``.
+        class_aware: leave out pairs with the same label.
+        tile: (anchors, negatives) per tile.
+        with_grad: also compute the gradient.
+
+    Returns:
+        The scalar sum and the (K, D) gradient (None without ``with_grad``).
     """
-    scaled = anchors / temperature  # (C, D)
-    pos = (scaled * positives).sum(dim=1)  # (C,)
-    neg = scaled @ negatives.T  # (C, D) @ (D, M) -> (C, M)
+    scaled = anchors / temperature  # (K, D): 1/t once, not on every logit
+    positive_logits = (scaled * positives).sum(dim=1)  # (K,)
+    located = [False] * anchors.shape[0]
+    if anchor_locations is not None and negative_locations is not None:
+        located = _meets_own_location(
+            anchor_locations, negative_locations, anchor_labels, negative_labels, class_aware
+        ).tolist()
+    total = anchors.new_zeros(())
+    grad = torch.empty_like(anchors) if with_grad else None  # (K, D)
+    for rows, columns in _tiles(anchor_labels, negative_labels, class_aware, tile):
+        q, positive = scaled[rows], positive_logits[rows]  # (R, D), (R,)
+        top = positive.clone()  # (R,)
+        z = torch.ones_like(positive)  # (R,) the positive's term is exp(0)
+        pulled = torch.zeros_like(q) if with_grad else None  # (R, D)
+        mask_locations = any(located[rows])
+        for cols in columns:
+            keys = negatives[cols]  # (C, D)
+            logits = q @ keys.T  # (R, D) @ (D, C) -> (R, C)
+            if mask_locations:
+                assert anchor_locations is not None and negative_locations is not None
+                same = anchor_locations[rows, None] == negative_locations[None, cols]  # (R, C)
+                logits.masked_fill_(same, float("-inf"))
+            new_top = torch.maximum(top, logits.amax(dim=1))  # (R,)
+            rescale = (top - new_top).exp_()  # (R,) takes the sums so far to the new maximum
+            weights = logits.sub_(new_top[:, None]).exp_()  # (R, C), in place
+            z.mul_(rescale).add_(weights.sum(dim=1))
+            if pulled is not None:
+                pulled.mul_(rescale[:, None]).addmm_(weights, keys)  # + (R, C) @ (C, D)
+            top = new_top
+        total += (top + z.log() - positive).sum()
+        if grad is not None and pulled is not None:
+            p_positive = (positive - top).exp_().div_(z)  # (R,)
+            pulled_mean = pulled / z[:, None]  # (R, D) sum_n p_n k-_n
+            grad[rows] = (pulled_mean + (p_positive - 1.0)[:, None] * positives[rows]) / temperature
+    return total, grad
+
+
+def _meets_own_location(
+    anchor_locations: Tensor,
+    negative_locations: Tensor,
+    anchor_labels: Tensor,
+    negative_labels: Tensor,
+    class_aware: bool,
+) -> Tensor:
+    """(K,) bool: anchors that have a negative at their own location left for it to remove.
+
+    Locations are (K,) and (M,), labels (K,) and (M,). A same-location negative with the
+    anchor's label is removed by class-aware sampling anyway (in training, this step's
+    entries at the anchor's cell carry its pseudo-label), so only the tiles of anchors marked
+    here need the dense location mask. Found by sorting, not by comparing all K x M pairs.
+    """
+    order = torch.argsort(negative_locations)  # (M,)
+    sorted_locations = negative_locations[order]
+    first = torch.searchsorted(sorted_locations, anchor_locations)  # (K,)
+    counts = torch.searchsorted(sorted_locations, anchor_locations, right=True) - first  # (K,)
+    anchor = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+    # (P,) each same-location pair's place in its anchor's run: 0, 1, ..., counts[i] - 1
+    place = torch.arange(anchor.numel(), device=counts.device) - (counts.cumsum(0) - counts)[anchor]
+    negative = order[first[anchor] + place]  # (P,)
     if class_aware:
-        same = anchor_labels[:, None] == negative_labels[None, :]  # (C, M)
-        neg.masked_fill_(same, float("-inf"))
-    return pos, neg
+        anchor = anchor[anchor_labels[anchor] != negative_labels[negative]]
+    marked = torch.zeros(counts.numel(), dtype=torch.bool, device=counts.device)
+    marked[anchor] = True
+    return marked
 
 
-def _log_denominator(pos: Tensor, neg: Tensor) -> Tensor:
-    """``log(exp(pos) + sum_n exp(neg_n))`` per row, stably; (C,), (C, M) -> (C,).
+def _tiles(
+    anchor_labels: Tensor, negative_labels: Tensor, class_aware: bool, tile: tuple[int, int]
+) -> Iterator[tuple[slice, list[slice]]]:
+    """Tiles (rows of anchors, columns of negatives) that cover every pair the loss sums.
 
-    The positive is never masked, so the result is finite even if every negative is.
+    With ``class_aware`` both label tensors, (K,) and (M,), are sorted: the anchors of one
+    label are a run of rows, and their negatives the columns before and after that label's
+    run. Otherwise all anchors meet all negatives. A run of rows is cut into tiles of
+    ``tile[0]`` anchors; a tile of fewer anchors takes proportionally more negatives, so each
+    holds at most ``tile[0] x tile[1]`` logits.
     """
-    return torch.logaddexp(pos, torch.logsumexp(neg, dim=1))
+    n, m = anchor_labels.numel(), negative_labels.numel()
+    if class_aware:
+        labels, counts = torch.unique_consecutive(anchor_labels, return_counts=True)
+        runs = counts.tolist()
+        skip_from = torch.searchsorted(negative_labels, labels).tolist()
+        skip_to = torch.searchsorted(negative_labels, labels, right=True).tolist()
+    else:
+        runs, skip_from, skip_to = [n], [0], [0]
+    max_rows, max_cols = tile
+    first = 0
+    for run, start, stop in zip(runs, skip_from, skip_to, strict=True):
+        for row in range(first, first + run, max_rows):
+            rows = slice(row, min(row + max_rows, first + run))
+            width = max_cols * max_rows // (rows.stop - rows.start)
+            columns = [
+                slice(col, min(col + width, end))
+                for begin, end in ((0, start), (stop, m))
+                for col in range(begin, end, width)
+            ]
+            yield rows, columns
+        first += run
 
 
 def region_contrastive_loss(
@@ -144,16 +228,21 @@ def region_contrastive_loss(
     temperature: float = 0.1,
     confidence_threshold: float | None = 0.75,
     class_aware: bool = True,
-    chunk_size: int = 2048,
     anchor_locations: Tensor | None = None,
     negative_locations: Tensor | None = None,
+    tile: tuple[int, int] | None = None,
 ) -> Tensor:
     """RCCR's region-wise contrastive consistency loss (InfoNCE form, docs/method.md#loss).
 
-    ``loss_i = -log( exp(q.k+/t) / (exp(q.k+/t) + sum_n m(n) exp(q.k-_n/t)) )``, averaged
-    over the kept anchors. Computed as a log-sum-exp over ``[positive, masked negatives]``
-    (masked entries are ``-inf``) in float32 for bf16/fp16/fp32 inputs (float64 stays
-    float64).
+    ``loss_i = -log( exp(q.k+/t) / (exp(q.k+/t) + sum_n m_i(n) exp(q.k-_n/t)) )``, averaged
+    over the kept anchors. Unkept anchors are dropped before any similarity is computed. The
+    loss and its gradient w.r.t. the anchors are computed together, tile by tile, with a
+    running log-sum-exp over [positive, negatives] per anchor; class-aware, anchors and
+    negatives are sorted by label and same-label blocks are skipped. Memory beyond the
+    inputs: a label-sorted copy of the negatives, one tile of logits and the (K, D) gradient
+    of the K kept anchors. Under ``torch.no_grad`` (or for anchors that need no gradient)
+    only the value is computed. Autocast is switched off inside: bf16/fp16 inputs are
+    computed in float32, float32 stays float32 and float64 float64.
 
     Args:
         anchors: (N, D) student embeddings inside the box (L2-normalised upstream).
@@ -167,13 +256,15 @@ def region_contrastive_loss(
         confidence_threshold: keep anchors whose confidence is strictly greater than this
             ("exceeds 0.75"). ``None`` keeps every anchor (positive sampling "all"); note
             that ``0`` still drops anchors with confidence exactly 0.
-        class_aware: if True, ``m(n) = [negative_labels[n] != anchor_labels[i]]`` (negative
-            sampling "class_aware"); if False every negative counts ("random").
-        chunk_size: anchors processed at a time; bounds memory at ``chunk_size x M``.
-        anchor_locations: (N,) int, where each anchor was taken (a feature cell).
-        negative_locations: (M,) int, where each negative was taken, -1 if it matches no
-            anchor. With both given, ``m(n)`` is also 0 where the locations are equal: an
-            anchor never meets its own features, whatever ``class_aware``.
+        class_aware: if True, ``m_i(n) = [negative_labels[n] != anchor_labels[i]]``
+            (negative sampling "class_aware"); if False every negative counts ("random").
+        anchor_locations: optional (N,) int locations of the anchors (e.g. flat cell
+            indices), given together with ``negative_locations``.
+        negative_locations: optional (M,) int locations of the negatives; ``m_i(n)`` is also
+            0 where ``negative_locations[n] == anchor_locations[i]``, so that an anchor never
+            meets its own step's feature at its own cell. -1 matches no anchor.
+        tile: (anchors, negatives) per tile, which bounds the logits held at once; by
+            default (256, 512) on CPU (cache-sized) and (256, 65536) elsewhere (few launches).
 
     Returns:
         Scalar loss (float32, or float64 for float64 anchors). If no anchor is kept it is a
@@ -189,40 +280,70 @@ def region_contrastive_loss(
         )
     if negatives.dim() != 2 or negatives.shape[1] != dim:
         raise ValueError(f"negatives must be (M, {dim}), got {tuple(negatives.shape)}")
-    if negative_labels.shape != negatives.shape[:1]:
+    m = negatives.shape[0]
+    if negative_labels.shape != (m,):
+        raise ValueError(f"negative_labels must be ({m},), got {tuple(negative_labels.shape)}")
+    if (anchor_locations is None) != (negative_locations is None):
+        raise ValueError("anchor_locations and negative_locations must be given together")
+    if (
+        anchor_locations is not None
+        and negative_locations is not None
+        and (anchor_locations.shape != (n,) or negative_locations.shape != (m,))
+    ):
         raise ValueError(
-            f"negative_labels must be ({negatives.shape[0]},), got {tuple(negative_labels.shape)}"
+            f"anchor_locations and negative_locations must be ({n},) and ({m},), got "
+            f"{tuple(anchor_locations.shape)} and {tuple(negative_locations.shape)}"
         )
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if tile is None:
+        tile = _CPU_TILE if anchors.device.type == "cpu" else _GPU_TILE
+    if min(tile) < 1:
+        raise ValueError(f"tile must be (anchors >= 1, negatives >= 1), got {tile}")
 
-    if confidence_threshold is None:
-        keep = torch.ones(n, dtype=torch.bool, device=anchors.device)
-    else:
-        keep = anchor_confidence > confidence_threshold  # (N,)
     # float32 at least: bf16/fp16 similarities over thousands of negatives lose too much.
     dtype = torch.promote_types(anchors.dtype, torch.float32)
-    kept = int(keep.sum())
-    if kept == 0:
-        return anchors.to(dtype).sum() * 0.0
-    if anchor_locations is None or negative_locations is None:  # no anchor is excluded
-        anchor_locations = torch.full_like(anchor_labels, -2)
-        negative_locations = torch.full_like(negative_labels, -1)
-    total = _ChunkedInfoNCE.apply(
-        anchors[keep].to(dtype),  # (K, D)
-        positives[keep].detach().to(dtype),  # (K, D)
-        anchor_labels[keep],  # (K,)
-        negatives.detach().to(dtype),  # (M, D)
-        negative_labels,
-        anchor_locations[keep],  # (K,)
-        negative_locations,  # (M,)
-        temperature,
-        class_aware,
-        chunk_size,
-    )
-    return total / kept
+    with torch.autocast(device_type=anchors.device.type, enabled=False):
+        if confidence_threshold is None:
+            rows = torch.arange(n, device=anchors.device)  # (K,) kept anchors
+        else:
+            rows = (anchor_confidence > confidence_threshold).nonzero().squeeze(1)  # (K,)
+        if rows.numel() == 0:
+            return anchors.to(dtype).sum() * 0.0
+        anchor_labels, negative_labels = anchor_labels.long(), negative_labels.long()
+        negatives = negatives.detach().to(dtype)
+        if class_aware:  # sorted by label, so that same-label pairs form blocks
+            rows = rows[torch.argsort(anchor_labels[rows], stable=True)]
+            order = torch.argsort(negative_labels, stable=True)  # (M,)
+            negatives, negative_labels = negatives[order], negative_labels[order]
+            if negative_locations is not None:
+                negative_locations = negative_locations[order]
+        if anchor_locations is not None and negative_locations is not None:
+            anchor_locations, negative_locations = (
+                anchor_locations.long(),
+                negative_locations.long(),
+            )
+            anchor_locations = anchor_locations[rows]
+            # -1 becomes a location below every anchor's, so it matches none.
+            outside = int(anchor_locations.min()) - 1
+            negative_locations = negative_locations.masked_fill(negative_locations == -1, outside)
+        inputs = (
+            anchors[rows].to(dtype),  # (K, D)
+            positives[rows].detach().to(dtype),  # (K, D)
+            anchor_labels[rows],  # (K,)
+            negatives,  # (M, D)
+            negative_labels,  # (M,)
+            anchor_locations,
+            negative_locations,
+            temperature,
+            class_aware,
+            tile,
+        )
+        if torch.is_grad_enabled() and anchors.requires_grad:
+            total = _TiledInfoNCE.apply(*inputs)
+        else:
+            total, _ = _info_nce(*inputs, with_grad=False)
+    return total / rows.numel()
 
 
 def contrast_weight(iteration: int, total: int, base: float = 0.01, start: int = 0) -> float:

@@ -16,7 +16,7 @@ def test_step_timer__times_each_kind_and_restores(toy: Path, tmp_path: Path) -> 
     config = tiny_config(toy, "train.mode=rccr", "method.confidence_threshold=0")
     originals = (steps.region_contrastive_loss, steps.sample_entries,
                  memory_bank.MemoryBank.enqueue,
-                 region_contrast._ChunkedInfoNCE.__dict__["backward"])  # fmt: skip
+                 region_contrast._TiledInfoNCE.__dict__["backward"])  # fmt: skip
     trainer = Trainer(config, tmp_path / "run")
     source, target = trainer._stream(trainer.source_set, 0), trainer._stream(trainer.target_set, 1)
     syncs = []
@@ -30,4 +30,4 @@ def test_step_timer__times_each_kind_and_restores(toy: Path, tmp_path: Path) -> 
         assert timer.total == 0
     assert (steps.region_contrastive_loss, steps.sample_entries,
             memory_bank.MemoryBank.enqueue,
-            region_contrast._ChunkedInfoNCE.__dict__["backward"]) == originals  # fmt: skip
+            region_contrast._TiledInfoNCE.__dict__["backward"]) == originals  # fmt: skip

@@ -8,7 +8,10 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from region_loss_references import naive_region_contrastive_loss
+from region_loss_references import (
+    naive_region_contrastive_loss,
+    release_region_contrastive_loss,
+)
 from torch import Tensor
 from torch.nn import functional as F
 
@@ -46,9 +49,9 @@ def _value_and_grad(loss_fn, inputs: dict[str, Tensor], **kwargs) -> tuple[Tenso
 @pytest.mark.parametrize("class_aware", [True, False])
 @pytest.mark.parametrize("threshold", [None, 0.0, 0.5, 0.75])
 @pytest.mark.parametrize("temperature", [0.1, 0.5])
-@pytest.mark.parametrize("chunk_size", [3, 2048])
+@pytest.mark.parametrize("tile", [(3, 5), None])
 def test_region_contrastive_loss__matches_naive(
-    class_aware: bool, threshold: float | None, temperature: float, chunk_size: int
+    class_aware: bool, threshold: float | None, temperature: float, tile: tuple[int, int] | None
 ) -> None:
     inputs = _inputs(seed=int(temperature * 10 + (threshold or 0) * 100))
     common = {
@@ -56,20 +59,36 @@ def test_region_contrastive_loss__matches_naive(
         "confidence_threshold": threshold,
         "class_aware": class_aware,
     }
-    loss, grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=chunk_size, **common)
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, tile=tile, **common)
     ref_loss, ref_grad = _value_and_grad(naive_region_contrastive_loss, inputs, **common)
     assert loss.dtype == torch.float64
     assert torch.allclose(loss, ref_loss, rtol=1e-10, atol=1e-12)
     assert torch.allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
 
 
-def test_region_contrastive_loss__chunked_equals_unchunked() -> None:
+@pytest.mark.parametrize("class_aware", [True, False])
+def test_region_contrastive_loss__gradcheck(class_aware: bool) -> None:
+    inputs = _inputs(n=7, m=20, seed=11)
+    rest = {key: value for key, value in inputs.items() if key != "anchors"}
+    anchors = inputs["anchors"].clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda q: region_contrastive_loss(q, **rest, class_aware=class_aware, tile=(3, 5)),
+        (anchors,),
+    )
+
+
+def test_region_contrastive_loss__tiled_equals_untiled() -> None:
     inputs = _inputs(n=17, m=40, seed=3)
-    whole, whole_grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=2048)
-    for chunk_size in (1, 3, 16):
-        loss, grad = _value_and_grad(region_contrastive_loss, inputs, chunk_size=chunk_size)
-        assert torch.allclose(loss, whole, rtol=1e-12)
-        assert torch.allclose(grad, whole_grad, rtol=1e-12, atol=1e-14)
+    for class_aware in (True, False):
+        whole, whole_grad = _value_and_grad(
+            region_contrastive_loss, inputs, class_aware=class_aware, tile=(64, 64)
+        )
+        for tile in ((1, 1), (3, 5), (16, 2), (2, 16)):
+            loss, grad = _value_and_grad(
+                region_contrastive_loss, inputs, class_aware=class_aware, tile=tile
+            )
+            assert torch.allclose(loss, whole, rtol=1e-12)
+            assert torch.allclose(grad, whole_grad, rtol=1e-12, atol=1e-14)
 
 
 def test_region_contrastive_loss__some_anchors_filtered() -> None:
@@ -124,7 +143,7 @@ def test_region_contrastive_loss__invariant_to_negative_order(seed: int, class_a
         "negatives": inputs["negatives"][perm],
         "negative_labels": inputs["negative_labels"][perm],
     }
-    kwargs = {"class_aware": class_aware, "confidence_threshold": None, "chunk_size": 5}
+    kwargs = {"class_aware": class_aware, "confidence_threshold": None, "tile": (5, 7)}
     loss, grad = _value_and_grad(region_contrastive_loss, inputs, **kwargs)
     loss_p, grad_p = _value_and_grad(region_contrastive_loss, permuted, **kwargs)
     assert torch.allclose(loss, loss_p, rtol=1e-12)
@@ -165,6 +184,165 @@ def test_region_contrastive_loss__rejects_bad_shapes() -> None:
         region_contrastive_loss(**{**inputs, "negatives": inputs["negatives"][:, :3]})
     with pytest.raises(ValueError, match="positives"):
         region_contrastive_loss(**{**inputs, "positives": inputs["positives"][:3]})
+
+
+def _near_positives(inputs: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
+    """Positives close to their anchors, as student and teacher features of a cell are."""
+    anchors = inputs["anchors"]
+    noise = torch.randn(anchors.shape, generator=torch.Generator().manual_seed(seed))
+    return {**inputs, "positives": F.normalize(anchors + 0.5 * noise.to(anchors.dtype), dim=1)}
+
+
+def _filtered(inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Every third anchor's confidence at or below 0.75, the rest above."""
+    n = inputs["anchors"].shape[0]
+    confidence = torch.where(torch.arange(n) % 3 == 0, 0.5, 0.9).to(inputs["anchors"].dtype)
+    return {**inputs, "anchor_confidence": confidence}
+
+
+@pytest.mark.parametrize("tile", [(3, 5), None])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_region_contrastive_loss__equals_release_without_eps(
+    tile: tuple[int, int] | None, seed: int
+) -> None:
+    inputs = _filtered(_inputs(n=15, m=50, seed=seed))
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, tile=tile)
+    ref_loss, ref_grad = _value_and_grad(release_region_contrastive_loss, inputs, eps=False)
+    assert torch.allclose(loss, ref_loss, rtol=0, atol=1e-10)
+    assert torch.allclose(grad, ref_grad, rtol=0, atol=1e-10)
+    assert torch.all(grad[0::3] == 0)
+
+
+def test_region_contrastive_loss__close_to_release_with_eps() -> None:
+    """The release's eps terms move each loss_i by about 1e-8 / p_i, p_i the positive's
+    softmax weight: negligible when positives resemble their anchors."""
+    inputs = _filtered(_near_positives(_inputs(n=15, m=50, seed=5), seed=6))
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs)
+    ref_loss, ref_grad = _value_and_grad(release_region_contrastive_loss, inputs, eps=True)
+    assert not torch.equal(loss, ref_loss)
+    assert torch.allclose(loss, ref_loss, rtol=1e-6, atol=0)
+    assert (grad - ref_grad).abs().max() < 1e-6 * grad.abs().max()
+
+
+def _locations(n: int, m: int, seed: int) -> tuple[Tensor, Tensor]:
+    """Anchor locations in [0, 6) and negative locations in [-1, 6): many pairs collide."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 6, (n,), generator=g), torch.randint(-1, 6, (m,), generator=g)
+
+
+@pytest.mark.parametrize("class_aware", [True, False])
+@pytest.mark.parametrize("tile", [(2, 3), None])
+@pytest.mark.parametrize("threshold", [None, 0.5])
+def test_region_contrastive_loss__location_exclusion_matches_naive(
+    class_aware: bool, tile: tuple[int, int] | None, threshold: float | None
+) -> None:
+    inputs = _inputs(seed=7)
+    anchor_locations, negative_locations = _locations(12, 30, seed=8)
+    common = {
+        "class_aware": class_aware,
+        "confidence_threshold": threshold,
+        "anchor_locations": anchor_locations,
+        "negative_locations": negative_locations,
+    }
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, tile=tile, **common)
+    ref_loss, ref_grad = _value_and_grad(naive_region_contrastive_loss, inputs, **common)
+    assert torch.allclose(loss, ref_loss, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
+    unmasked = region_contrastive_loss(**inputs, class_aware=class_aware, tile=tile,
+                                       confidence_threshold=threshold)  # fmt: skip
+    assert not torch.allclose(loss, unmasked)
+
+
+def test_region_contrastive_loss__own_feature_at_own_location_is_left_out() -> None:
+    """Random negatives that include the anchors themselves: the locations remove them."""
+    inputs = _inputs(n=6, m=10, seed=9)
+    with_self = {
+        **inputs,
+        "negatives": torch.cat([inputs["anchors"], inputs["negatives"]]),
+        "negative_labels": torch.cat([inputs["anchor_labels"], inputs["negative_labels"]]),
+    }
+    locations = torch.arange(6)
+    loss = region_contrastive_loss(
+        **with_self, class_aware=False, confidence_threshold=None, anchor_locations=locations,
+        negative_locations=torch.cat([locations, torch.full((10,), -1)]),
+    )  # fmt: skip
+    # Each anchor still meets the other anchors, but not itself.
+    others = naive_region_contrastive_loss(
+        **with_self, class_aware=False, confidence_threshold=None, anchor_locations=locations,
+        negative_locations=torch.cat([locations, torch.full((10,), -1)]),
+    )  # fmt: skip
+    assert torch.allclose(loss, others, rtol=1e-12)
+    plain = region_contrastive_loss(**with_self, class_aware=False, confidence_threshold=None)
+    assert plain > loss
+
+
+def test_region_contrastive_loss__own_cell_entries_with_the_anchor_label() -> None:
+    """As in training: this step's entries at an anchor's cell carry its pseudo-label, so
+    under class-aware sampling the locations remove nothing the class filter keeps."""
+    inputs = _inputs(n=8, m=20, seed=12)
+    own = torch.tensor([1, 4, 6])  # anchors whose cells were drawn into the bank
+    with_own = {
+        **inputs,
+        "negatives": torch.cat([inputs["negatives"], inputs["anchors"][own]]),
+        "negative_labels": torch.cat([inputs["negative_labels"], inputs["anchor_labels"][own]]),
+    }
+    locations = {
+        "anchor_locations": torch.arange(8) + 100,
+        "negative_locations": torch.cat([torch.full((20,), -1), own + 100]),
+    }
+    common = {"confidence_threshold": None, "tile": (3, 5)}
+    loss, grad = _value_and_grad(region_contrastive_loss, with_own, **common, **locations)
+    plain, plain_grad = _value_and_grad(region_contrastive_loss, with_own, **common)
+    assert torch.allclose(loss, plain, rtol=1e-12) and torch.allclose(grad, plain_grad)
+    random, _ = _value_and_grad(region_contrastive_loss, with_own, class_aware=False, **common)
+    located, _ = _value_and_grad(
+        region_contrastive_loss, with_own, class_aware=False, **common, **locations
+    )
+    expected = naive_region_contrastive_loss(
+        **with_own, class_aware=False, confidence_threshold=None, **locations
+    )
+    assert torch.allclose(located, expected, rtol=1e-10) and located < random
+
+
+def test_region_contrastive_loss__locations_come_together() -> None:
+    inputs = _inputs()
+    with pytest.raises(ValueError, match="together"):
+        region_contrastive_loss(**inputs, anchor_locations=torch.arange(12))
+    with pytest.raises(ValueError, match="locations"):
+        region_contrastive_loss(
+            **inputs, anchor_locations=torch.arange(12), negative_locations=torch.arange(3)
+        )
+
+
+def test_region_contrastive_loss__float32_under_bf16_autocast() -> None:
+    inputs = _inputs(n=64, m=200, d=32, dtype=torch.float32)
+    ref, ref_grad = _value_and_grad(region_contrastive_loss, inputs, confidence_threshold=None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, grad = _value_and_grad(region_contrastive_loss, inputs, confidence_threshold=None)
+    assert loss.dtype == torch.float32 and grad.dtype == torch.float32
+    assert torch.allclose(loss, ref, rtol=1e-6, atol=0)
+    assert torch.allclose(grad, ref_grad, rtol=1e-6, atol=1e-9)
+    # bf16 anchors (as a bf16 head would give them) are upcast, not computed in bf16.
+    low = {**inputs, "anchors": inputs["anchors"].bfloat16()}
+    upcast = {**inputs, "anchors": low["anchors"].float()}
+    expected, expected_grad = _value_and_grad(
+        region_contrastive_loss, upcast, confidence_threshold=None
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, grad = _value_and_grad(region_contrastive_loss, low, confidence_threshold=None)
+    assert loss.dtype == torch.float32 and grad.dtype == torch.bfloat16
+    assert torch.allclose(loss, expected, rtol=1e-6, atol=0)
+    assert torch.allclose(grad.float(), expected_grad.bfloat16().float(), rtol=0, atol=0)
+
+
+def test_region_contrastive_loss__no_grad_gives_the_same_value() -> None:
+    inputs = _inputs(n=20, m=40, seed=10)
+    anchors = inputs["anchors"].clone().requires_grad_(True)
+    with_grad = region_contrastive_loss(**{**inputs, "anchors": anchors}, tile=(3, 5))
+    with torch.no_grad():
+        value = region_contrastive_loss(**{**inputs, "anchors": anchors}, tile=(3, 5))
+    assert with_grad.requires_grad and not value.requires_grad
+    assert torch.equal(value, with_grad.detach())
 
 
 @pytest.mark.parametrize(
