@@ -55,7 +55,7 @@ def test_precision__bf16_rccr_step_keeps_losses_and_bank_in_float32(
             trainer._stream(trainer.source_set, 0),
             trainer._stream(trainer.target_set, 1),
         )
-        loss, terms = trainer.step(trainer._next(source), trainer._next(target))
+        loss, terms, _ = trainer.step(trainer._next(source), trainer._next(target))
         captured["logits"] = trainer.student(trainer._next(source).image).logits.dtype
     assert captured["logits"] == torch.bfloat16  # the network does run in bf16
     assert terms["loss_contrast"].dtype == torch.float32
