@@ -1,19 +1,23 @@
 """The UDA accuracy benchmark: source-only, DACS, RCCR, each RCCR ablation and the oracle.
 
 Trains every method for every seed with the package's trainer, one run directory each
-(``<runs-dir>/<preset>/<method>_seed<k>``, so the dashboard can show them), then scores
-the **last** checkpoint of each on target val and writes ``<out>/<preset>/``:
+(``<runs-dir>/<preset>/<method>_seed<k>``, so the dashboard can show them), each from the
+preset's shared warm start (``WARM_START``, trained first, in ``<runs-dir>/<preset>/
+warm_start``), then scores the **last** checkpoint of each on target val and writes
+``<out>/<preset>/``:
 
 - ``results.csv``: one row per run (method, seed, iteration, mIoU, per-class IoU, and the
   best-on-val checkpoint, an oracle choice that peeks at target labels);
 - ``curves.csv``: one row per run and evaluated checkpoint (what the plot draws);
 - ``results.md``: mean ± std over seeds of the last-checkpoint mIoU, the share of the
-  source-only-to-oracle gap closed, and per-class IoU;
+  source-only-to-oracle gap closed, the paired differences with their 95% intervals, the
+  self-training diagnostics, and per-class IoU;
+- ``paired.csv``, ``diagnostics.csv``: those two tables;
 - ``miou_curves.png``: mIoU against iteration, one line per method, a band across seeds.
 
 ::
 
-    python benchmarks/uda_benchmark.py --preset toy [--seeds 0 1 2] [--methods ...]
+    python benchmarks/uda_benchmark.py --preset toy [--seeds 0 1 2 3 4] [--methods ...]
         [--out benchmarks/results] [--runs-dir runs/bench] [--data DIR] [--jobs N]
         [--dev] [--aggregate-only] [-- key=value ...]
 
@@ -55,39 +59,51 @@ from rccr.runs import RunError, load_run
 from rccr.training import trainer
 
 # Each method is a set of overrides on the preset. The ablations each remove one component
-# of RCCR (README, "Training and evaluation").
+# of RCCR (README, "Training and evaluation"); the control runs every part of RCCR (the
+# CutMix forward pass, the bank, the heads) but gives the contrastive loss zero weight, so
+# that RCCR - control measures the loss term itself.
 METHODS: dict[str, tuple[str, ...]] = {
     "source_only": ("train.mode=source_only",),
     "dacs": ("train.mode=dacs",),
     "rccr": ("train.mode=rccr",),
+    "rccr_no_contrast": ("train.mode=rccr", "method.contrast_weight=0"),
     "rccr_no_bank": ("train.mode=rccr", "method.bank=false"),
     "rccr_no_momentum_head": ("train.mode=rccr", "method.momentum_head=false"),
     "rccr_positive_all": ("train.mode=rccr", "method.positive_sampling=all"),
     "rccr_negative_random": ("train.mode=rccr", "method.negative_sampling=random"),
     "oracle": ("train.mode=oracle",),
-    # Not in the default set: a control that runs every part of RCCR (the CutMix forward
-    # pass, the bank, the heads) but gives the contrastive loss zero weight.
-    "rccr_no_contrast": ("train.mode=rccr", "method.contrast_weight=0"),
 }
-DEFAULT_METHODS = [m for m in METHODS if m != "rccr_no_contrast"]
+DEFAULT_METHODS = list(METHODS)
 
-# The benchmark's schedule per preset, applied before the user's overrides. The toy preset
-# trains 3000 iterations of batch 8 for the demo; 8 methods x 3 seeds of that take ~4 h on
-# 2 cores, over the 2 h budget. The benchmark trains the paper's batch instead, 2 source +
-# 2 target images, for 6000 iterations: about the cost of 1500 iterations of batch 8, but
-# self-training gains with the number of teacher updates more than with the batch. Chosen
-# on the dev set (``--dev``: labelled target-style images of their own seed, never target
-# val), seed 100: DACS over source-only +6.6 mIoU19 at 6000 x batch 2 (26.0 vs 19.4),
-# +4.0 at 3000 x batch 4 (21.8 vs 17.7); 1500 x batch 8 gave +1.7 on target val (3 seeds).
-# Evaluation and checkpoints every 1000; two single-threaded trainings side by side, which
-# on 2 shared cores gets more done than one 2-thread run.
-SCHEDULES: dict[str, tuple[str, ...]] = {
+# A stand-in for ImageNet pretraining, per preset: one source-only model trained from
+# scratch (BatchNorm training), shared by every method and seed. Every benchmark run then
+# starts from its last checkpoint with BatchNorm frozen at its statistics, as the paper
+# presets start from pretrained weights with frozen BatchNorm. It uses source labels only,
+# never target labels. Its folder is ``<runs-dir>/<suite>/warm_start``.
+WARM_START: dict[str, tuple[str, ...]] = {
     "toy": (
-        "train.iterations=6000",
-        "train.batch_size=2",
+        "train.mode=source_only",
+        "train.iterations=3000",
+        "train.batch_size=8",
         "train.eval_every=1000",
         "train.checkpoint_every=1000",
         "train.threads=1",
+        "train.seed=0",
+    ),
+}
+
+# The benchmark's schedule per preset, applied before the user's overrides and the method's
+# own settings. Every run starts from the warm start with BatchNorm frozen. The toy values
+# are chosen on the dev set (``--dev``), never on target val: benchmarks/results/toy-dev/
+# schedule_choice.md holds those runs and their numbers.
+SCHEDULES: dict[str, tuple[str, ...]] = {
+    "toy": (
+        "train.iterations=2000",
+        "train.batch_size=8",
+        "train.eval_every=500",
+        "train.checkpoint_every=500",
+        "train.threads=1",
+        "model.freeze_bn=true",
     ),
 }
 JOBS = {"toy": 2}
@@ -118,14 +134,40 @@ def plan(
     """
     jobs = []
     stem = suite or Path(preset).stem
+    warm = warm_start(preset, overrides, runs_dir, suite)
+    start = () if warm is None else (f"model.pretrained={warm_start_weights(warm)}",)
     for seed in seeds:
         for method in methods:
             name = f"{method}_seed{seed}"
-            items = (*SCHEDULES.get(preset, ()), *overrides, *METHODS[method],
+            items = (*SCHEDULES.get(preset, ()), *start, *overrides, *METHODS[method],
                      f"train.seed={seed}", f"name={stem}-{name}")  # fmt: skip
             config = load_config(preset, list(items))
             jobs.append(Job(method, seed, items, config, runs_dir / stem / name))
     return jobs
+
+
+def warm_start(
+    preset: str, overrides: Sequence[str], runs_dir: Path, suite: str | None = None
+) -> Job | None:
+    """The preset's shared warm-start run (``WARM_START``), or None if it has none.
+
+    Of the command's overrides it takes the ``data.*``, ``model.*`` and ``eval.*`` ones (the
+    data roots, the network): its schedule is its own, so that runs with other schedules and
+    method settings share it.
+    """
+    stem = Path(preset).stem
+    if stem not in WARM_START:
+        return None
+    folder = suite or stem
+    shared = [item for item in overrides if item.startswith(("data.", "model.", "eval."))]
+    items = (*shared, *WARM_START[stem], f"name={folder}-warm_start")
+    config = load_config(preset, list(items))
+    return Job("warm_start", config.train.seed, items, config, runs_dir / folder / "warm_start")
+
+
+def warm_start_weights(job: Job) -> Path:
+    """The checkpoint every benchmark run starts from: the warm start's last (absolute)."""
+    return (job.run_dir / "checkpoints" / f"iter_{job.config.train.iterations}.pt").absolute()
 
 
 def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:
@@ -269,9 +311,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--preset", default="toy", help="preset name or YAML file (default toy)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--methods", nargs="+", choices=list(METHODS), default=DEFAULT_METHODS,
-                   help="default: all but the rccr_no_contrast control")  # fmt: skip
+                   help="default: all")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     p.add_argument("--runs-dir", type=Path, default=Path("runs/bench"))
     p.add_argument(
@@ -321,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "data.source_root=... and data.target_root=... for real "
                               "datasets")  # fmt: skip
         jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir, suite)
+        warm = warm_start(args.preset, overrides, args.runs_dir, suite)
+        if args.aggregate_only or (warm is not None and is_finished(warm)):
+            warm = None
         todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
         todo.sort(key=lambda j: not (j.run_dir / "config.yaml").exists())  # resume started first
     except (ConfigError, RunError, DataError, ValueError) as exc:
@@ -333,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed, interrupted = 0, False
     workers = args.jobs or JOBS.get(stem, 1)
     try:
+        if warm is not None and todo:  # every run starts from it: train it first
+            print(f"train the shared warm start {warm.run_dir}", flush=True)
+            if not train_in_process(warm):
+                raise KeyboardInterrupt
         if workers > 1 and len(todo) > 1:
             logs = args.runs_dir / suite / "logs"
             failed = train_in_subprocesses(args.preset, todo, workers, logs)

@@ -4,6 +4,11 @@ Used by ``uda_benchmark.py``. Everything is read from the runs' ``eval/iter_N.js
 files: the headline number of a run is its **last** checkpoint (``train.iterations``) on
 target val; the best checkpoint on target val is reported only as an oracle choice.
 A run that has not reached its last iteration appears in the curves but not in the table.
+
+Comparisons are paired over seeds (a seed gives every method the same initial weights and
+data order): the mean of the per-seed differences with a 95% t-interval
+(``paired.csv``). The self-training diagnostics the runs logged (``diag/*``, analysis only)
+are summarised per method over the last quarter of training (``diagnostics.csv``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,31 @@ from rccr.data.files import write_atomic
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
 from rccr.runs import load_run
+
+# Paired comparisons the report makes: (method, against). RCCR - control isolates the
+# contrastive term; each ablation is compared with RCCR.
+COMPARISONS = [
+    ("dacs", "source_only"),
+    ("rccr", "dacs"),
+    ("rccr", "rccr_no_contrast"),
+    ("rccr_no_bank", "rccr"),
+    ("rccr_no_momentum_head", "rccr"),
+    ("rccr_positive_all", "rccr"),
+    ("rccr_negative_random", "rccr"),
+]
+# The diagnostics summarised, with what each says (all analysis only).
+DIAGNOSTICS = {
+    "diag/pl_acc": "teacher pseudo-label pixel accuracy",
+    "diag/pl_miou": "teacher pseudo-label mIoU",
+    "diag/pl_confident_share": "share of target pixels above the DACS threshold",
+    "diag/pl_confident_acc": "accuracy of those pixels",
+    "diag/anchors_kept_share": "share of anchors kept by positive sampling",
+    "diag/anchors_kept_acc": "pseudo-label accuracy of kept anchors",
+    "diag/anchors_rejected_acc": "pseudo-label accuracy of rejected anchors",
+    "diag/neg_false_drawn": "false negatives among drawn pairs",
+    "diag/neg_false_kept": "false negatives among pairs the loss counts",
+    "diag/neg_true_removed": "true negatives among removed pairs",
+}
 
 LABELS = {
     "source_only": "source-only",
@@ -58,6 +88,7 @@ class RunScores:
     status: str = "missing"
     evals: dict[int, EvalResult] = field(default_factory=dict)
     train_seconds: float = 0.0
+    diagnostics: dict[str, float] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -82,7 +113,40 @@ def read_scores(job: JobLike) -> RunScores:
         if "sec_per_iter" in record:
             scores.train_seconds += record["sec_per_iter"] * (record["iteration"] - previous)
             previous = record["iteration"]
+    late = [r for r in run.records if r["iteration"] > 0.75 * scores.last_iteration]
+    for key in DIAGNOSTICS:
+        values = [float(r[key]) for r in late if isinstance(r.get(key), (int, float))]
+        values = [v for v in values if math.isfinite(v)]
+        if values:
+            scores.diagnostics[key] = statistics.fmean(values)
     return scores
+
+
+# Two-sided 95% quantiles of Student's t by degrees of freedom (1..30); above, the normal's.
+_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]  # fmt: skip
+
+
+def paired_difference(scores: Sequence[RunScores], method: str, against: str) -> dict[str, Any]:
+    """``method - against`` over the seeds both finished: per seed, mean and 95% CI.
+
+    The interval is ``mean ± t_{0.975, n-1} * sd / sqrt(n)`` of the per-seed differences
+    (NaN for fewer than two seeds).
+    """
+    by = {(s.method, s.seed): s for s in scores if s.finished}
+    seeds = sorted(seed for (m, seed) in by if m == method and (against, seed) in by)
+    diffs = [by[method, s].last.miou[by[method, s].metric] - by[against, s].last.miou[
+        by[against, s].metric] for s in seeds]  # fmt: skip
+    n = len(diffs)
+    mean = statistics.fmean(diffs) if diffs else math.nan
+    half = math.nan
+    if n > 1:
+        t = _T975[n - 2] if n - 1 <= len(_T975) else 1.960
+        half = t * statistics.stdev(diffs) / math.sqrt(n)
+    return {"method": method, "against": against, "seeds": n, "mean": mean,
+            "ci_low": mean - half, "ci_high": mean + half, "half_width": half,
+            "per_seed": diffs}  # fmt: skip
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -120,8 +184,23 @@ def write_csvs(scores: Sequence[RunScores], out: Path) -> list[Path]:
             scored = {k: _fmt(res.miou.get(k, math.nan), 2) for k in metric_keys}
             curves.append({"method": s.method, "seed": s.seed, "finished": s.finished,
                            "iteration": it} | scored)  # fmt: skip
+    methods = list(dict.fromkeys(s.method for s in scores))
+    paired = []
+    for method, against in COMPARISONS:
+        if method in methods and against in methods:
+            d = paired_difference(scores, method, against)
+            paired.append({k: _fmt(v, 2) if isinstance(v, float) else v for k, v in d.items()
+                           if k != "per_seed"} | {"per_seed": " ".join(
+                               _fmt(x, 2) for x in d["per_seed"])})  # fmt: skip
+    diagnostics = []
+    for s in scores:
+        if s.finished and s.diagnostics:
+            diagnostics.append({"method": s.method, "seed": s.seed} | {
+                k.removeprefix("diag/"): _fmt(s.diagnostics.get(k, math.nan), 4)
+                for k in DIAGNOSTICS})  # fmt: skip
     written = []
-    for name, table in (("results.csv", rows), ("curves.csv", curves)):
+    for name, table in (("results.csv", rows), ("curves.csv", curves), ("paired.csv", paired),
+                        ("diagnostics.csv", diagnostics)):  # fmt: skip
         if table:
             written.append(_write_csv(out / name, table))
     return written
@@ -182,6 +261,35 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
             f"{_fmt(statistics.fmean(best)) if best else '–'} | "
             f"{f'{minutes:.1f} min' if values else '–'} |"
         )
+    lines += [
+        "",
+        f"Paired differences of the last-checkpoint {metric} (per seed, then the mean "
+        "and its 95% t-interval over seeds):",
+        "",
+        "| comparison | seeds | mean difference | 95% CI | per seed |",
+        "|---|---|---|---|---|",
+    ]
+    for method, against in COMPARISONS:
+        if method in methods and against in methods:
+            d = paired_difference(scores, method, against)
+            interval = (f"[{_fmt(d['ci_low'])}, {_fmt(d['ci_high'])}]"
+                        if not math.isnan(d["half_width"]) else "–")  # fmt: skip
+            lines.append(f"| {LABELS[method]} − {LABELS[against]} | {d['seeds']} | "
+                         f"{_fmt(d['mean'])} | {interval} | "
+                         f"{' / '.join(f'{x:+.1f}' for x in d['per_seed']) or '–'} |")  # fmt: skip
+    logged = [m for m in methods if any(s.diagnostics for s in done[m])]
+    if logged:
+        lines += ["", "Self-training diagnostics over the last quarter of training, mean over "
+                  "seeds (analysis only: measured with target labels, never used for training "
+                  "or checkpoint choice):", "",
+                  "| diagnostic | " + " | ".join(LABELS[m] for m in logged) + " |",
+                  "|---|" + "---|" * len(logged)]  # fmt: skip
+        for key, meaning in DIAGNOSTICS.items():
+            cells = []
+            for m in logged:
+                values = [s.diagnostics[key] for s in done[m] if key in s.diagnostics]
+                cells.append(_fmt(statistics.fmean(values), 3) if values else "–")
+            lines.append(f"| {meaning} | " + " | ".join(cells) + " |")
     lines += ["", f"Per-class IoU (last checkpoint, mean over finished seeds), {metric}:", ""]
     lines.append("| class | " + " | ".join(LABELS[m] for m in methods) + " |")
     lines.append("|---|" + "---|" * len(methods))

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uda_benchmark as bench
+import yaml
 from tiny_toy import TINY, tiny_overrides
 
 from rccr.config import load_config
 from rccr.data.files import DataError
+from rccr.evaluation import EvalResult
 from rccr.training import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +34,20 @@ def _args(toy: Path, root: Path, *flags: str, override: str | None = None) -> li
     return ["--preset", "toy", "--seeds", "0", "--data", str(toy), "--out", str(root / "out"),
             "--runs-dir", str(root / "runs"), *flags, "--", *_overrides(toy),
             *([override] if override else [])]  # fmt: skip
+
+
+# A warm start of 4 iterations for the tiny runs (its schedule is its own, not overridable).
+TINY_WARM_START = ("train.mode=source_only", "train.iterations=4", "train.batch_size=2",
+                   "train.eval_every=2", "train.checkpoint_every=2", "train.threads=1",
+                   "train.seed=0")  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_warm_start() -> Iterator[None]:
+    real = bench.WARM_START["toy"]
+    bench.WARM_START["toy"] = TINY_WARM_START
+    yield
+    bench.WARM_START["toy"] = real
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +72,7 @@ def _eval(root: Path, method: str, iteration: int) -> dict[str, Any]:
 def test_main__one_row_per_run_with_the_last_checkpoint(smoke: Path) -> None:
     rows = _rows(smoke / "out" / "toy" / "results.csv")
     assert [r["method"] for r in rows] == bench.DEFAULT_METHODS
-    assert "rccr_no_contrast" not in bench.DEFAULT_METHODS
+    assert "rccr_no_contrast" in bench.DEFAULT_METHODS  # the control is in the default set
     for row in rows:
         assert row["finished"] == "True" and row["iteration"] == "4" and row["seed"] == "0"
         scored = _eval(smoke, row["method"], 4)
@@ -85,6 +103,48 @@ def test_main__markdown_table_and_gap_closed(smoke: Path) -> None:
     assert "oracle choice" in text and "--seeds 0" in text
 
 
+def test_main__every_run_starts_from_the_shared_warm_start(smoke: Path) -> None:
+    """The warm start trains source-only, once, with BatchNorm training; every run loads its
+    last checkpoint and freezes BatchNorm at its statistics."""
+    warm = load_config_yaml(smoke / "runs" / "toy" / "warm_start" / "config.yaml")
+    assert warm["train"]["mode"] == "source_only" and warm["model"]["freeze_bn"] is False
+    weights = smoke / "runs" / "toy" / "warm_start" / "checkpoints" / "iter_4.pt"
+    for method in bench.DEFAULT_METHODS:
+        config = load_config_yaml(smoke / "runs" / "toy" / f"{method}_seed0" / "config.yaml")
+        assert config["model"]["pretrained"] == str(weights.absolute())
+        assert config["model"]["freeze_bn"] is True
+
+
+def test_main__paired_differences_with_intervals(smoke: Path) -> None:
+    rows = {(r["method"], r["against"]): r for r in _rows(smoke / "out" / "toy" / "paired.csv")}
+    assert set(rows) == set(bench.uda_report.COMPARISONS)
+    row = rows["rccr", "rccr_no_contrast"]
+    expected = _eval(smoke, "rccr", 4)["miou"]["mIoU19"] - _eval(
+        smoke, "rccr_no_contrast", 4)["miou"]["mIoU19"]  # fmt: skip
+    assert row["seeds"] == "1" and float(row["mean"]) == pytest.approx(expected, abs=0.005)
+    assert row["half_width"] == ""  # one seed: no interval
+    text = (smoke / "out" / "toy" / "results.md").read_text()
+    assert "RCCR − RCCR, contrastive weight 0 (control)" in text and "95% CI" in text
+    diagnostics = _rows(smoke / "out" / "toy" / "diagnostics.csv")
+    assert {r["method"] for r in diagnostics} >= {"dacs", "rccr"}
+    assert all(0 <= float(r["pl_acc"]) <= 1 for r in diagnostics)
+
+
+def test_report__paired_interval_is_the_t_interval() -> None:
+    scores = []
+    for method, values in (("a", [3.0, 5.0, 4.0, 6.0, 2.0]), ("b", [1.0, 1.0, 2.0, 1.0, 1.0])):
+        for seed, value in enumerate(values):
+            result = EvalResult("cityscapes", "val", "64x32", 1, [[0] * 19] * 19,
+                                [math.nan] * 19, {"mIoU19": value})  # fmt: skip
+            scores.append(bench.uda_report.RunScores(method, seed, Path("x"), 4, "mIoU19",
+                                                     "finished", {4: result}))  # fmt: skip
+    d = bench.uda_report.paired_difference(scores, "a", "b")
+    diffs = [2.0, 4.0, 2.0, 5.0, 1.0]
+    half = 2.776 * statistics.stdev(diffs) / 5**0.5  # t(0.975, 4)
+    assert d["per_seed"] == diffs and d["mean"] == pytest.approx(2.8)
+    assert (d["ci_low"], d["ci_high"]) == pytest.approx((2.8 - half, 2.8 + half))
+
+
 def test_main__plot_is_a_png(smoke: Path) -> None:
     assert (smoke / "out" / "toy" / "miou_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -93,10 +153,11 @@ def test_main__rerun_skips_finished_runs(
     smoke: Path, toy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     checkpoints = sorted((smoke / "runs" / "toy").glob("*/checkpoints/*.pt"))
-    assert len(checkpoints) == 2 * len(bench.DEFAULT_METHODS)
+    assert len(checkpoints) == 2 * (len(bench.DEFAULT_METHODS) + 1)  # + the warm start
     before = {p: p.stat().st_mtime_ns for p in checkpoints}
     assert bench.main(_args(toy, smoke, "--jobs", "1")) == 0
-    assert "8 already finished, 0 to train" in capsys.readouterr().out
+    methods = len(bench.DEFAULT_METHODS)
+    assert f"{methods} runs, {methods} already finished, 0 to train" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
 
 
@@ -111,8 +172,9 @@ def test_main__refuses_a_run_directory_with_another_config(
 
 
 def test_main__resumes_an_interrupted_run(toy: Path, tmp_path: Path) -> None:
-    job = bench.plan("toy", ["source_only"], [0], _overrides(toy),
-                     tmp_path / "runs")[0]  # fmt: skip
+    warm = bench.warm_start("toy", _overrides(toy), tmp_path / "runs")
+    assert warm is not None and bench.train_in_process(warm)
+    job = bench.plan("toy", ["source_only"], [0], _overrides(toy), tmp_path / "runs")[0]
     Trainer(job.config, job.run_dir).run(progress=False, until=2)
     args = _args(toy, tmp_path, "--methods", "source_only", "--aggregate-only")
     assert bench.main(args) == 0
@@ -159,7 +221,10 @@ def test_plan__each_method_is_its_overrides(
     assert [j.run_dir for j in jobs] == [tmp_path / "toy" / f"{method}_seed{s}" for s in (0, 2)]
     for job, seed in zip(jobs, (0, 2), strict=True):
         config = job.config
-        assert config.train.seed == seed and config.train.iterations == 6000  # the schedule
+        assert config.train.seed == seed and config.train.iterations == 2000  # the schedule
+        assert config.model.freeze_bn and config.model.pretrained == str(
+            tmp_path / "toy" / "warm_start" / "checkpoints" / "iter_4.pt"
+        )  # every run starts from the shared warm start, with BatchNorm frozen
         assert config.train.mode == expected["mode"]  # the method wins over user overrides
         for key, value in expected.items():
             if key != "mode":
@@ -230,3 +295,8 @@ def test_report__wall_time_is_the_union_of_invocations(
     for start, end in spans:
         bench.uda_report.log_invocation(tmp_path, start, end, 1, "cmd")
     assert bench.uda_report.wall_time(tmp_path).startswith(f"{minutes} min over {len(spans)} ")
+
+
+def load_config_yaml(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
