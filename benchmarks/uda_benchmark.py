@@ -98,10 +98,10 @@ WARM_START: dict[str, tuple[str, ...]] = {
 # schedule_choice.md holds those runs and their numbers.
 SCHEDULES: dict[str, tuple[str, ...]] = {
     "toy": (
-        "train.iterations=2000",
+        "train.iterations=1000",
         "train.batch_size=8",
-        "train.eval_every=500",
-        "train.checkpoint_every=500",
+        "train.eval_every=250",
+        "train.checkpoint_every=250",
         "train.threads=1",
         "model.freeze_bn=true",
     ),

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from rccr.data.files import write_atomic
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
+from rccr.method.diagnostics import DIAGNOSTICS as DIAGNOSTIC_GROUPS
 from rccr.runs import load_run
 
 # Paired comparisons the report makes: (method, against). RCCR - control isolates the
@@ -40,19 +41,9 @@ COMPARISONS = [
     ("rccr_positive_all", "rccr"),
     ("rccr_negative_random", "rccr"),
 ]
-# The diagnostics summarised, with what each says (all analysis only).
-DIAGNOSTICS = {
-    "diag/pl_acc": "teacher pseudo-label pixel accuracy",
-    "diag/pl_miou": "teacher pseudo-label mIoU",
-    "diag/pl_confident_share": "share of target pixels above the DACS threshold",
-    "diag/pl_confident_acc": "accuracy of those pixels",
-    "diag/anchors_kept_share": "share of anchors kept by positive sampling",
-    "diag/anchors_kept_acc": "pseudo-label accuracy of kept anchors",
-    "diag/anchors_rejected_acc": "pseudo-label accuracy of rejected anchors",
-    "diag/neg_false_drawn": "false negatives among drawn pairs",
-    "diag/neg_false_kept": "false negatives among pairs the loss counts",
-    "diag/neg_true_removed": "true negatives among removed pairs",
-}
+# The diagnostics summarised (all analysis only), with what each says.
+DIAGNOSTICS = {f"diag/{name}": meaning for group in DIAGNOSTIC_GROUPS.values()
+               for name, meaning in group.items() if name != "anchors"}  # fmt: skip
 
 LABELS = {
     "source_only": "source-only",

@@ -1,9 +1,9 @@
 """The RCCR dashboard. Start it with ``rccr dashboard --runs DIR`` (or ``make dashboard``).
 
-Four pages over a folder of run directories: the runs and their configs, region sampling
-computed live from a checkpoint, a t-SNE of memory-bank snapshots, and per-class IoU
-across checkpoints and runs. Pages are thin: loading lives in ``loaders.py`` (cached),
-everything else in ``rccr``.
+Five pages over a folder of run directories: the runs and their configs, region sampling
+computed live from a checkpoint, a t-SNE of memory-bank snapshots, per-class IoU across
+checkpoints and runs, and the self-training diagnostics (analysis only). Pages are thin:
+loading lives in ``loaders.py`` (cached), everything else in ``rccr``.
 """
 
 from pathlib import Path
@@ -22,6 +22,7 @@ page = st.navigation(
         st.Page(HERE / "views" / "regions.py", title="Region sampling", url_path="regions"),
         st.Page(HERE / "views" / "tsne.py", title="Memory-bank t-SNE", url_path="tsne"),
         st.Page(HERE / "views" / "iou.py", title="Per-class IoU", url_path="iou"),
+        st.Page(HERE / "views" / "health.py", title="Self-training health", url_path="health"),
     ]
 )
 with st.sidebar:

@@ -30,6 +30,7 @@ import pandas as pd
 from rccr.config import Config
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
+from rccr.method.diagnostics import DIAGNOSTICS
 from rccr.runs import PathError, Run, RunError, load_run, resolve_inside
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "RunsFound",
     "common_iterations",
     "config_diff",
+    "diagnostics_long",
     "discover_runs",
     "flatten_config",
     "headline_metric",
@@ -207,6 +209,24 @@ def config_diff(a: Run, b: Run) -> pd.DataFrame:
         if left.get(key) != right.get(key)
     ]
     return pd.DataFrame(rows, columns=["key", *names])
+
+
+def diagnostics_long(runs: list[Run]) -> pd.DataFrame:
+    """The self-training diagnostics the runs logged (``diag/*`` in metrics.jsonl; analysis
+    only), long form: columns run, iteration, group, diagnostic, value (finite values)."""
+    meaning = {name: (group, text) for group, names in DIAGNOSTICS.items()
+               for name, text in names.items()}  # fmt: skip
+    rows = []
+    for run in runs:
+        for record in run.records:
+            for key, value in record.items():
+                name = key.removeprefix("diag/")
+                known = key.startswith("diag/") and name in meaning
+                if known and isinstance(value, int | float) and math.isfinite(value):
+                    group, text = meaning[name]
+                    row = {"run": run.name, "iteration": record["iteration"], "group": group}
+                    rows.append(row | {"diagnostic": text, "value": value})
+    return pd.DataFrame(rows, columns=["run", "iteration", "group", "diagnostic", "value"])
 
 
 def miou_curves(runs: list[Run]) -> pd.DataFrame:

@@ -27,7 +27,28 @@ from torch import Tensor
 
 from rccr.data.labels import IGNORE_INDEX, NUM_CLASSES
 
-__all__ = ["anchor_quality", "negative_quality", "pseudo_label_quality"]
+__all__ = ["DIAGNOSTICS", "anchor_quality", "negative_quality", "pseudo_label_quality"]
+
+# Every diagnostic, by the group of the method it measures, with what it says.
+DIAGNOSTICS: dict[str, dict[str, str]] = {
+    "teacher pseudo-labels": {
+        "pl_acc": "pixel accuracy of the teacher's pseudo-labels",
+        "pl_miou": "mIoU of the teacher's pseudo-labels (%)",
+        "pl_confident_share": "share of target pixels above the DACS threshold",
+        "pl_confident_acc": "accuracy of the pixels above the DACS threshold",
+    },
+    "anchors (positive sampling)": {
+        "anchors": "anchors in the CutMix box",
+        "anchors_kept_share": "share of anchors kept by positive sampling",
+        "anchors_kept_acc": "pseudo-label accuracy of the kept anchors",
+        "anchors_rejected_acc": "pseudo-label accuracy of the rejected anchors",
+    },
+    "negatives (negative sampling)": {
+        "neg_false_drawn": "false negatives among the pairs drawn",
+        "neg_false_kept": "false negatives among the pairs the loss counts",
+        "neg_true_removed": "true negatives among the pairs removed",
+    },
+}
 
 _BINS = 256  # label values are train ids or 255
 

@@ -13,6 +13,7 @@ from rccr.analysis.results import (
     PathError,
     common_iterations,
     config_diff,
+    diagnostics_long,
     discover_runs,
     flatten_config,
     headline_metric,
@@ -227,3 +228,16 @@ def test_iou_long__every_class_and_miou_of_every_checkpoint() -> None:
     assert len(table) == 3 * NUM_CLASSES + 4
     row = table[(table["run"] == "b") & (table["name"] == "mIoU16")].iloc[0]
     assert row["IoU"] == runs[1].evals[5].miou["mIoU16"]
+
+
+def test_diagnostics_long__every_logged_diagnostic_with_its_group(tmp_path: Path) -> None:
+    """diag/* records become rows (finite values only, known names only, with their group)."""
+    records = [
+        {"iteration": 10, "loss_source": 1.0, "diag/pl_acc": 0.5, "diag/neg_false_kept": 0.1},
+        {"iteration": 20, "diag/pl_acc": float("nan"), "diag/unknown": 3.0},
+    ]
+    run = Run(path=tmp_path / "a", records=records)
+    table = diagnostics_long([run])
+    assert list(table["iteration"]) == [10, 10] and set(table["run"]) == {"a"}
+    assert set(table["group"]) == {"teacher pseudo-labels", "negatives (negative sampling)"}
+    assert sorted(table["value"]) == [0.1, 0.5]

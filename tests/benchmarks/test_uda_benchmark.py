@@ -221,7 +221,7 @@ def test_plan__each_method_is_its_overrides(
     assert [j.run_dir for j in jobs] == [tmp_path / "toy" / f"{method}_seed{s}" for s in (0, 2)]
     for job, seed in zip(jobs, (0, 2), strict=True):
         config = job.config
-        assert config.train.seed == seed and config.train.iterations == 2000  # the schedule
+        assert config.train.seed == seed and config.train.iterations == 1000  # the schedule
         assert config.model.freeze_bn and config.model.pretrained == str(
             tmp_path / "toy" / "warm_start" / "checkpoints" / "iter_4.pt"
         )  # every run starts from the shared warm start, with BatchNorm frozen

@@ -15,7 +15,7 @@ from rccr.runs import load_run
 
 OpenPage = Callable[..., AppTest]
 BrokenRoot = Callable[[str], Path]
-PAGES = ("runs", "regions", "tsne", "iou")
+PAGES = ("runs", "regions", "tsne", "iou", "health")
 BROKEN = (
     "missing_root",
     "empty_root",
@@ -77,6 +77,13 @@ def test_app__every_page_renders_the_fixture(
     elif page == "tsne":
         assert len(_charts(app)) == 2
         assert "features/iter_2.npz" in text and "features/iter_4.npz" in text
+    elif page == "health":
+        charts = _charts(app)  # one faceted chart per group: teacher, anchors, negatives
+        assert len(charts) == 3 and "Analysis only" in text
+        assert all(c["facet"]["field"] == "diagnostic" for c in charts)
+        headers = [h.value for h in app.header]
+        assert headers == ["Teacher pseudo-labels", "Anchors (positive sampling)",
+                           "Negatives (negative sampling)"]  # fmt: skip
     else:
         assert len(app.image) == 9 and len(app.metric) == 5  # 8 pictures and the legend
         assert "rccr/checkpoints/iter_4.pt" in text and "(val, from" in text
