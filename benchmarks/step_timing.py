@@ -7,7 +7,10 @@ as it is active (and puts the originals back afterwards):
 - ``sampling``: ``box_cells``, ``gather_cells``, ``augmented_labels``, ``sample_entries``;
 - ``bank``: ``MemoryBank.enqueue`` and ``MemoryBank.contents``;
 - ``loss``: ``region_contrastive_loss`` (its forward computes the anchors' gradient too) and
-  its custom backward.
+  its custom backward;
+- ``diagnostics`` (analysis only, ``method.diagnostics``): the teacher's, the anchors' and
+  the negatives' scores against the target labels, and the labels' downsampling for them
+  (``downsample_labels`` and one of the ``augmented_labels`` calls, counted as sampling).
 
 The extra forward pass of the CutMix image is not counted: it is the method, not its
 bookkeeping. On a GPU pass ``sync=torch.cuda.synchronize`` so that each timer waits for
@@ -29,6 +32,7 @@ from rccr.training import steps
 __all__ = ["StepTimer"]
 
 _SAMPLING = ("box_cells", "gather_cells", "augmented_labels", "sample_entries")
+_DIAGNOSTICS = ("_teacher_diagnostics", "anchor_quality", "negative_quality", "downsample_labels")
 
 
 class StepTimer:
@@ -69,6 +73,8 @@ class StepTimer:
     def __enter__(self) -> StepTimer:
         for name in _SAMPLING:
             self._patch(steps, name, "sampling")
+        for name in _DIAGNOSTICS:
+            self._patch(steps, name, "diagnostics")
         self._patch(steps, "region_contrastive_loss", "loss")
         self._patch(region_contrast._TiledInfoNCE, "backward", "loss", static=True)
         self._patch(memory_bank.MemoryBank, "enqueue", "bank")

@@ -22,7 +22,7 @@ def test_step_timer__times_each_kind_and_restores(toy: Path, tmp_path: Path) -> 
     syncs = []
     with StepTimer(sync=lambda: syncs.append(1)) as timer:
         trainer._train_step(source, target)
-        assert set(timer.spent) == {"sampling", "bank", "loss"}
+        assert set(timer.spent) == {"sampling", "bank", "loss", "diagnostics"}
         assert all(seconds > 0 for seconds in timer.spent.values())
         assert timer.total == pytest.approx(sum(timer.spent.values()))
         assert syncs  # the sync hook runs around every timed call
