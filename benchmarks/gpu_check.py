@@ -51,6 +51,7 @@ def _config(args: argparse.Namespace, data: Path, mode: str, precision: str) -> 
         f"train.iterations={100 * (args.steps + args.warmup)}",
         "train.eval_every=0",
         "train.checkpoint_every=0",
+        "model.pretrained=none",  # speed and memory only: random weights do as well
     ]
     if args.tiny:
         overrides += [

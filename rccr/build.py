@@ -47,8 +47,9 @@ def build_model(config: ModelConfig, verbose: bool = True) -> DeepLabV2:
         bn_batch_stats=config.bn_batch_stats,
         stride_in_1x1=config.stride_in_1x1,
     )
-    if config.pretrained:
-        report = load_pretrained(model, config.pretrained)
+    weights = config.weights()
+    if weights is not None:
+        report = load_pretrained(model, weights)
         if verbose:
             print(report)
     return model

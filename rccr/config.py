@@ -146,7 +146,12 @@ class ModelConfig:
         stride_in_1x1: in ResNet-50/101, put a block's stride on its first 1x1 conv (Caffe,
             the lineage and the release) instead of the 3x3 conv (torchvision, default).
         input_norm: "caffe" for the DeepLab-v2 init checkpoint, "imagenet" otherwise.
-        pretrained: local weights file (torchvision or DeepLab-v2 format), or none.
+        pretrained: local weights file: the DeepLab-v2 init checkpoint of the
+            AdaptSegNet/DACS lineage (with ``input_norm: caffe``), torchvision ImageNet
+            ResNet weights (``input_norm: imagenet``) or a workbench checkpoint. ``none``:
+            random initialisation, on purpose. ResNet-50/101 refuse to train without one
+            of the two (``null``, the presets' value, means "not given yet"); the toy
+            ResNet-18 trains from scratch.
     """
 
     backbone: Literal["resnet101", "resnet50", "resnet18"] = "resnet101"
@@ -158,6 +163,26 @@ class ModelConfig:
     stride_in_1x1: bool = False
     input_norm: Literal["caffe", "imagenet"] = "caffe"
     pretrained: str | None = None
+
+    def weights(self) -> str | None:
+        """The weights file to load, or None (``null`` or ``none``: random initialisation)."""
+        return None if self.pretrained in (None, "none") else self.pretrained
+
+    def require_weights(self) -> None:
+        """Refuse to train a ResNet-50/101 DeepLab-v2 without ``model.pretrained`` given.
+
+        Raises:
+            ConfigError: naming the key, the files to pass, and ``none`` for random weights.
+        """
+        if self.pretrained is None and self.backbone != "resnet18":
+            raise ConfigError(
+                f"model.pretrained: a {self.backbone} DeepLab-v2 trains from pretrained "
+                "weights; pass model.pretrained=FILE (the DeepLab-v2 init of the "
+                "AdaptSegNet/DACS lineage, DeepLab_resnet_pretrained_init-f81d91e8.pth, with "
+                "model.input_norm=caffe; or torchvision ImageNet ResNet weights with "
+                "model.input_norm=imagenet; README 'Pretrained weights'), or "
+                "model.pretrained=none to train from random weights on purpose"
+            )
 
     def __post_init__(self) -> None:
         _check(self.width >= 8, "model.width", ">= 8", self.width)

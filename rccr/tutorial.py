@@ -166,6 +166,10 @@ def toy_run(
     return train(config, Path(runs) / (name or mode), progress=progress)
 
 
+PAPER_WEIGHTS = "../data/weights/DeepLab_resnet_pretrained_init-f81d91e8.pth"
+"""Where notebook 06 looks for the DeepLab-v2 init checkpoint (README "Pretrained weights")."""
+
+
 @dataclass(frozen=True)
 class TrainingSetup:
     """What notebook 06 trains, where, and why.
@@ -191,12 +195,16 @@ def training_setup(
     ),
     overrides: Sequence[str] = (),
     cuda: bool | None = None,
+    paper_weights: str | os.PathLike = PAPER_WEIGHTS,
 ) -> TrainingSetup:
-    """Choose notebook 06's run: the paper preset on a GPU when its datasets are there.
+    """Choose notebook 06's run: the paper preset on a GPU when its datasets and pretrained
+    weights are there.
 
-    - CUDA and both ``paper_data`` folders present: ``paper_preset`` on the GPU with bf16
-      autocast (``train.precision=auto``), into ``<runs>/<paper_preset>``.
-    - CUDA without them: the toy preset on the GPU with bf16 autocast, ``<runs>/rccr-cuda``.
+    - CUDA, both ``paper_data`` folders and the weights (``paper_weights``, or a
+      ``model.pretrained=...`` override): ``paper_preset`` on the GPU with bf16 autocast
+      (``train.precision=auto``), into ``<runs>/<paper_preset>``.
+    - CUDA without them: the toy preset on the GPU with bf16 autocast, ``<runs>/rccr-cuda``;
+      the reason says what was missing.
     - No CUDA: the toy preset on the CPU in fp32, into ``<runs>/rccr``: the same run as
       notebook 07's RCCR entry, so 07 reuses it.
 
@@ -207,6 +215,7 @@ def training_setup(
         paper_data: the prepared source and target dataset roots for it.
         overrides: ``key=value`` overrides for the paper preset (``model.pretrained=...``).
         cuda: force the choice (default: ``torch.cuda.is_available()``).
+        paper_weights: the DeepLab-v2 init checkpoint the paper preset starts from.
     """
     runs = Path(runs)
     cuda = torch.cuda.is_available() if cuda is None else cuda
@@ -218,15 +227,20 @@ def training_setup(
         )
     source, target = (Path(p) for p in paper_data)
     gpu = ["train.device=cuda", "train.precision=auto"]
-    if source.is_dir() and target.is_dir():
+    given = [item.split("=", 1)[1] for item in overrides if item.startswith("model.pretrained=")]
+    weights = Path(given[-1] if given else paper_weights)
+    found = weights.is_file() or (given and given[-1] == "none")
+    if source.is_dir() and target.is_dir() and found:
         data = [f"data.source_root={source}", f"data.target_root={target}"]
         iterations = tutorial_iterations(load_config(paper_preset).train.iterations)
-        config = load_config(
-            paper_preset, [*data, *gpu, f"train.iterations={iterations}", *overrides]
-        )
-        reason = f"CUDA and datasets at {source} and {target}: {paper_preset} with bf16 autocast"
+        items = [*data, *gpu, f"model.pretrained={weights}", f"train.iterations={iterations}"]
+        config = load_config(paper_preset, [*items, *overrides])
+        reason = (f"CUDA, datasets at {source} and {target}, weights {weights}: "
+                  f"{paper_preset} with bf16 autocast")  # fmt: skip
         return TrainingSetup(config, runs / paper_preset, reason)
-    reason = f"CUDA, but no datasets at {source} and {target}: the toy preset with bf16 autocast"
+    missing = [] if source.is_dir() and target.is_dir() else [f"datasets at {source}, {target}"]
+    missing += [] if found else [f"pretrained weights at {weights}"]
+    reason = f"CUDA, but no {' and no '.join(missing)}: the toy preset with bf16 autocast"
     return TrainingSetup(toy_config(toy, "rccr", overrides=gpu), runs / "rccr-cuda", reason)
 
 

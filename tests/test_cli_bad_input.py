@@ -149,3 +149,13 @@ def test_cli__traceback_only_with_debug(tmp_path: Path) -> None:
     debug = _rccr("--debug", *args)
     assert debug.returncode != 0 and "Traceback (most recent call last)" in debug.stderr
     assert "ConfigError: " in debug.stderr and "train.batch_size: expected >= 1" in debug.stderr
+
+
+@pytest.mark.parametrize("preset", ["gta2cityscapes", "synthia2cityscapes_release"])
+def test_cli_train__paper_preset_without_weights_says_what_to_pass(
+    preset: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--config", preset, "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.pretrained=FILE" in err
+    assert "model.pretrained=none" in err and not (tmp_path / "r").exists()

@@ -63,17 +63,21 @@ def test_toy_config__bad_override_names_the_key() -> None:
         tutorial.toy_config(_toy(Path("/t")), "rccr", overrides=["method.no_such_key=1"])
 
 
-@pytest.mark.parametrize("case", ["cpu", "cuda_toy", "cuda_paper"])
+@pytest.mark.parametrize("case", ["cpu", "cuda_toy", "cuda_no_weights", "cuda_paper"])
 def test_training_setup__gpu_paper_preset_only_with_its_data(
     case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(tutorial.SMOKE_ENV, raising=False)
     source, target = tmp_path / "gta5", tmp_path / "cityscapes"
-    if case == "cuda_paper":
+    weights = tmp_path / "init.pth"
+    if case in ("cuda_paper", "cuda_no_weights"):
         source.mkdir(), target.mkdir()
+    if case == "cuda_paper":
+        weights.write_bytes(b"")  # found: what it holds is read when training starts
     toy = _toy(tmp_path / "toy")
     setup = tutorial.training_setup(toy, tmp_path / "runs", paper_data=(source, target),
-                                    overrides=["train.seed=3"], cuda=case != "cpu")  # fmt: skip
+                                    overrides=["train.seed=3"], cuda=case != "cpu",
+                                    paper_weights=weights)  # fmt: skip
     train = setup.config.train
     if case == "cpu":
         assert setup.config == tutorial.toy_config(toy, "rccr")
@@ -84,12 +88,16 @@ def test_training_setup__gpu_paper_preset_only_with_its_data(
     if case == "cuda_toy":
         assert setup.config.name == "toy" and setup.out == tmp_path / "runs" / "rccr-cuda"
         assert str(source) in setup.reason
+    elif case == "cuda_no_weights":  # the datasets alone are not enough for ResNet-101
+        assert setup.config.name == "toy" and str(weights) in setup.reason
+        assert str(source) not in setup.reason
     else:
         assert setup.config.name == "gta2cityscapes"
         assert setup.out == tmp_path / "runs" / "gta2cityscapes"
         assert setup.config.data.source_root == str(source)
         assert train.iterations == load_config("gta2cityscapes").train.iterations
-        assert train.seed == 3
+        assert train.seed == 3 and setup.config.model.pretrained == str(weights)
+        assert str(weights) in setup.reason
 
 
 def test_batch__stacks_samples_like_the_loader() -> None:

@@ -79,11 +79,13 @@ class Trainer:
         out: the run directory (default ``runs/<config.name>``).
 
     Raises:
+        ConfigError: if a ResNet-50/101 is to train without ``model.pretrained`` given.
         RunError: if ``out`` holds a different run (its config.yaml differs), or its newest
             checkpoint does not fit this run.
     """
 
     def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
+        config.model.require_weights()  # before anything is read: a ResNet-101 needs them
         self.config = config
         self.out = Path(out) if out is not None else Path("runs") / config.name
         if not same_run(self.out, config):

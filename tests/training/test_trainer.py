@@ -14,7 +14,7 @@ import torch
 import yaml
 from tiny_toy import assert_same_tensors, last_weights, tiny_config
 
-from rccr.config import Config, save_config
+from rccr.config import Config, ConfigError, save_config
 from rccr.runs import RunError, load_checkpoint, load_run
 from rccr.training import Trainer, TrainingError, train
 
@@ -166,3 +166,20 @@ def test_resume__restores_every_random_state_it_saves(toy: Path, tmp_path: Path)
     assert torch.equal(torch.get_rng_state(), state["rng"])
     assert torch.equal(resumed.method.generator.get_state(), state["method"]["generator"])
     assert not torch.equal(state["rng"], torch.manual_seed(0).get_state())  # not a fresh seed
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "resnet101"])
+def test_train__a_pretrained_backbone_refuses_random_weights_unless_told(
+    toy: Path, tmp_path: Path, backbone: str
+) -> None:
+    """The paper presets leave model.pretrained null: training them as they are would start
+    a ResNet-101 from random weights, so it is refused, naming what to pass; ``none`` says
+    random weights are wanted."""
+    config = _config(toy, f"model.backbone={backbone}", "model.width=8")
+    assert config.model.pretrained is None
+    with pytest.raises(ConfigError, match=r"model\.pretrained.*DeepLab.*model\.pretrained=none"):
+        Trainer(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    chosen = _config(toy, f"model.backbone={backbone}", "model.width=8", "model.pretrained=none",
+                     "train.iterations=1")  # fmt: skip
+    assert train(chosen, tmp_path / "run", progress=False).status == "finished"
