@@ -4,6 +4,7 @@
 
     rccr train --config PRESET_OR_FILE [key=value ...] [--out DIR]
     rccr eval --run DIR [--checkpoint N|last]
+    rccr predict --run DIR [--checkpoint N|last] [--compare DIR] IMAGE... --out DIR
     rccr data prepare {cityscapes,gta5,synthia} --root DIR [--workers N] [--list FILE]
     rccr data make-toy --out DIR [--seed S] [--num-source N] [--size 256x128] ...
     rccr demo [--data DIR] [--runs DIR]
@@ -106,6 +107,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.set_defaults(func=_run_eval)
 
+    predict = commands.add_parser(
+        "predict", help="predict the classes of any images with a run's checkpoint"
+    )
+    predict.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files")
+    predict.add_argument("--run", required=True, type=Path, help="run directory")
+    predict.add_argument("--checkpoint", default="last", help="iteration N, or 'last'")
+    predict.add_argument("--compare", type=Path, default=None,
+                         help="a second run directory, shown beside the first")  # fmt: skip
+    predict.add_argument("--compare-checkpoint", default="last", help="its iteration, or 'last'")
+    predict.add_argument("--out", required=True, type=Path, help="folder for the pictures")
+    predict.add_argument("--device", default="cpu", help="cpu or cuda")
+    predict.set_defaults(func=_run_predict)
+
     demo = commands.add_parser(
         "demo", help="the toy benchmark end to end: generate, prepare, train, evaluate"
     )
@@ -160,22 +174,56 @@ def _run_train(args: argparse.Namespace) -> None:
         print(run.evals[max(run.evals)].format_table())
 
 
+def _checkpoint(text: str, option: str = "--checkpoint") -> int | None:
+    """An iteration, or None for 'last'."""
+    if text == "last":
+        return None
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise ValueError(f"{option} {text!r}: expected an iteration or 'last'")
+
+
 def _run_eval(args: argparse.Namespace) -> None:
     from rccr.analysis.checkpoints import evaluate_checkpoint
     from rccr.runs import RunWriter
 
-    if args.checkpoint == "last":
-        wanted = None
-    elif args.checkpoint.isdigit():
-        wanted = int(args.checkpoint)
-    else:
-        raise ValueError(f"--checkpoint {args.checkpoint!r}: expected an iteration or 'last'")
+    wanted = _checkpoint(args.checkpoint)
     iteration, result = evaluate_checkpoint(
         args.run, wanted, device=args.device, progress=not args.no_progress
     )
     path = RunWriter(args.run).save_eval(iteration, result)
     print(f"checkpoint iter_{iteration} ({path}):")
     print(result.format_table())
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from rccr.analysis.checkpoints import load_models
+    from rccr.analysis.prediction import load_image, predict_labels
+    from rccr.data.files import encode_png, write_atomic
+    from rccr.viz.prediction_pictures import overlay, side_by_side
+    from rccr.viz.region_pictures import class_legend, display_scale, enlarge
+
+    runs = [(args.run, _checkpoint(args.checkpoint))]
+    if args.compare is not None:
+        runs.append((args.compare, _checkpoint(args.compare_checkpoint, "--compare-checkpoint")))
+    models = [load_models(run, iteration, device=args.device) for run, iteration in runs]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for path in args.images:
+        image = load_image(path)
+        panels, titles, shown = [image], [path.name], set()
+        for (run, _), m in zip(runs, models, strict=True):
+            labels = predict_labels(m.student, image, m.config.data.val_size).numpy()
+            panels.append(overlay(image, labels))
+            titles.append(f"{run.name} iter_{m.iteration}")
+            shown |= set(np.unique(labels).tolist())
+        factor = display_scale(image.shape[1])  # small images enlarged by a whole factor
+        picture = side_by_side([enlarge(panel, factor) for panel in panels], titles)
+        legend = class_legend(sorted(shown), width=picture.shape[1])
+        target = args.out / f"{path.stem}_prediction.png"
+        write_atomic(target, encode_png(np.concatenate([picture, legend])))
+        print(f"{path} -> {target}")
 
 
 def _run_demo(args: argparse.Namespace) -> None:

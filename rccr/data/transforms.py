@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["JointTransform", "Size", "to_tensor"]
+__all__ = ["JointTransform", "Size", "resize_image", "to_tensor"]
 
 
 class Size(NamedTuple):
@@ -55,6 +55,13 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 def _resize(array: np.ndarray, size: Size, resample: Image.Resampling) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize(size, resample))
+
+
+def resize_image(image: np.ndarray, size: Size) -> np.ndarray:
+    """(H, W, 3) uint8 RGB resized to ``size`` as every transform resizes images (bilinear)."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    return _resize(image, size, Image.Resampling.BILINEAR)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ class JointTransform:
             ValueError: if the crop is larger than the (resized) image.
         """
         if self.resize is not None and (image.shape[1], image.shape[0]) != tuple(self.resize):
-            image = _resize(image, self.resize, Image.Resampling.BILINEAR)
+            image = resize_image(image, self.resize)
             if self.resize_label:
                 label = _resize(label, self.resize, Image.Resampling.NEAREST)
         if self.crop is not None:
