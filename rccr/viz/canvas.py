@@ -21,11 +21,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from rccr.data.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, PALETTE, colorize
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 __all__ = [
+    "DOMAIN_COLOURS",
     "DPI",
     "Box",
     "NotebookFigure",
@@ -39,6 +41,9 @@ __all__ = [
 
 DPI = 80
 """Dots per inch of every figure: sharp enough to read, small enough to commit."""
+DOMAIN_COLOURS = {DOMAIN_AUGMENTED: "#e45756", DOMAIN_TARGET: "#4c78a8"}
+"""The bank's two domains, the same in every figure and dashboard page: red for the
+student's features of the augmented image, blue for the teacher's of the clean target."""
 Box = tuple[int, int, int, int]  # (top, left, height, width) in pixels
 
 

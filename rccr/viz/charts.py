@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from rccr.data.labels import CLASS_NAMES, NUM_CLASSES
 from rccr.evaluation import EvalResult
 from rccr.method.memory_bank import DOMAIN_NAMES
-from rccr.viz.canvas import add_class_legend, class_colors, new_figure, to_numpy
+from rccr.viz.canvas import DOMAIN_COLOURS, add_class_legend, class_colors, new_figure, to_numpy
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -238,6 +238,11 @@ def tsne_figure(
 ) -> Figure:
     """A 2-d embedding of bank features, coloured by class (left) and by domain (right).
 
+    What to look for: features of one class should gather (left: patches of one colour),
+    and the two domains should mix within them (right: red and blue interleaved, not two
+    separate clouds). Points carry a thin grey edge so that the palette's dark classes
+    (building, car, truck, bus) stay apart.
+
     Args:
         points: (N, 2) embedded coordinates.
         labels: (N,) train ids.
@@ -248,20 +253,22 @@ def tsne_figure(
     xy, lab, dom = to_numpy(points), to_numpy(labels).astype(int), to_numpy(domain).astype(int)
     fig = new_figure(10, 4.6)
     by_class, by_domain = fig.subplots(1, 2)
-    by_class.scatter(xy[:, 0], xy[:, 1], c=class_colors(lab), s=3, linewidths=0)
+    by_class.scatter(xy[:, 0], xy[:, 1], c=class_colors(lab), s=12, linewidths=0.3,
+                     edgecolors="#bbbbbb")  # fmt: skip
     by_class.set_title("by (pseudo-)label")
     for d in np.unique(dom):
         keep = dom == d
         by_domain.scatter(
             xy[keep, 0],
             xy[keep, 1],
-            s=3,
+            s=10,
             alpha=0.6,
             linewidths=0,
+            color=DOMAIN_COLOURS.get(int(d), "#888888"),
             label=domain_names.get(int(d), str(d)),
         )
     by_domain.set_title("by domain")
-    by_domain.legend(markerscale=4, fontsize="small")
+    by_domain.legend(markerscale=2, fontsize="small")
     for ax in (by_class, by_domain):
         ax.set_xticks([])
         ax.set_yticks([])
