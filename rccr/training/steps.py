@@ -27,6 +27,7 @@ from rccr.method.diagnostics import anchor_quality, negative_quality, pseudo_lab
 from rccr.method.memory_bank import (
     DOMAIN_AUGMENTED,
     DOMAIN_TARGET,
+    BankEntries,
     augmented_labels,
     downsample_labels,
     sample_entries,
@@ -200,33 +201,20 @@ def rccr_step(
     # meets its own features among its negatives, whatever the negative sampling.
     offset = rank() * inside.numel()
     anchor_locations = inside.flatten().nonzero()[:, 0] + offset  # (N,) as gather_cells
-    if parts.bank is not None:
-        for domain, entries in new:  # every rank's entries, in rank order, under DDP
-            features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
-            locations = all_gather_rows(entries.cells + offset)
-            truths = all_gather_rows(entries.truth)
-            parts.bank.enqueue(features, labels, domain, iteration, locations, truths)
-        negatives, negative_labels, _, _ = parts.bank.contents()
-        negative_locations = parts.bank.locations(iteration)
-        negative_truth = parts.bank.truths()
-    else:
-        negatives = torch.cat([entries.features for _, entries in new])
-        negative_labels = torch.cat([entries.labels for _, entries in new])
-        negative_locations = torch.cat([entries.cells for _, entries in new]) + offset
-        negative_truth = torch.cat([entries.truth for _, entries in new])
+    negatives = _negatives(parts, new, iteration, offset)
     threshold = config.confidence_threshold if config.positive_sampling == "confident" else 0.0
     loss_contrast = region_contrastive_loss(
         anchors,
         positives,
         anchor_labels,
         anchor_confidence,
-        negatives,
-        negative_labels,
+        negatives.features,
+        negatives.labels,
         temperature=config.temperature,
         confidence_threshold=threshold,
         class_aware=config.negative_sampling == "class_aware",
         anchor_locations=anchor_locations,
-        negative_locations=negative_locations,
+        negative_locations=negatives.locations,
     )
     weight = contrast_weight(iteration, total, config.contrast_weight, config.contrast_start_iter)
     terms["loss_contrast"] = loss_contrast
@@ -237,10 +225,40 @@ def rccr_step(
         anchor_truth = gather_cells(tgt_truth, inside)  # (N,)
         diagnostics |= anchor_quality(anchor_labels, anchor_truth, kept)
         diagnostics |= negative_quality(
-            anchor_labels[kept], anchor_truth[kept], negative_labels, negative_truth,
+            anchor_labels[kept], anchor_truth[kept], negatives.labels, negatives.truth,
             class_aware=config.negative_sampling == "class_aware",
         )  # fmt: skip
     return StepOutput(loss, terms, diagnostics)
+
+
+class _Negatives(NamedTuple):
+    """The negatives of a step, row by row: (M, D) features, (M,) labels, (M,) locations
+    (-1 for rows of earlier steps) and (M,) true classes (255: unknown; diagnostics)."""
+
+    features: Tensor
+    labels: Tensor
+    locations: Tensor
+    truth: Tensor
+
+
+def _negatives(
+    parts: MethodParts, new: list[tuple[int, BankEntries]], iteration: int, offset: int
+) -> _Negatives:
+    """This step's entries enqueued into the bank, then the whole bank; without a bank,
+    this step's entries alone. Under DDP every rank's entries, in rank order."""
+    if parts.bank is None:
+        rows = [entries for _, entries in new]
+        return _Negatives(
+            torch.cat([e.features for e in rows]), torch.cat([e.labels for e in rows]),
+            torch.cat([e.cells for e in rows]) + offset, torch.cat([e.truth for e in rows]),
+        )  # fmt: skip
+    for domain, entries in new:
+        features, labels = all_gather_rows(entries.features), all_gather_rows(entries.labels)
+        locations = all_gather_rows(entries.cells + offset)
+        truths = all_gather_rows(entries.truth)
+        parts.bank.enqueue(features, labels, domain, iteration, locations, truths)
+    features, labels, _, _ = parts.bank.contents()
+    return _Negatives(features, labels, parts.bank.locations(iteration), parts.bank.truths())
 
 
 def _teacher_diagnostics(
