@@ -3,7 +3,8 @@
 ``tests/conftest.py`` generates the city once per session (the ``toy`` fixture);
 :func:`tiny_config` points the toy preset at it with a network and batch small enough
 that a step takes milliseconds. Each test adds the schedule it needs as overrides. The
-resume tests compare runs with :func:`last_weights` and :func:`assert_same_tensors`.
+resume tests compare runs with :func:`last_weights` and :func:`assert_same_tensors`;
+:func:`train_steps` takes SGD steps outside the loop, for tests that watch one step.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 from rccr.config import Config, load_config
 from rccr.data.toycity import ToyCitySpec
 from rccr.runs import load_checkpoint, load_run
+from rccr.training import Trainer
 
 TINY = ToyCitySpec(num_source=8, num_target_train=8, num_target_val=3, width=64, height=32)
 
@@ -50,3 +52,15 @@ def assert_same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def train_steps(config: Config, out: Path, steps: int) -> Trainer:
+    """A trainer on ``config`` after ``steps`` SGD steps, taken without the loop around
+    them (no logging, evaluation or checkpoint), for tests that watch the step itself."""
+    trainer = Trainer(config, out)
+    source = trainer._stream(trainer.source_set, 0)
+    target = trainer._stream(trainer.target_set, 1)
+    trainer.student.train()
+    for _ in range(steps):
+        trainer._train_step(source, target)
+    return trainer

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_toy import tiny_config
+from tiny_toy import tiny_config, train_steps
 
 from rccr.build import build_datasets
 from rccr.config import load_config
@@ -94,12 +94,7 @@ def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple, dict]]
 
 def _one_step(toy: Path, tmp_path: Path, *overrides: str) -> Trainer:
     config = tiny_config(toy, "train.mode=rccr", "train.iterations=2", *overrides)
-    trainer = Trainer(config, tmp_path / "run")
-    source = trainer._stream(trainer.source_set, 0)
-    target = trainer._stream(trainer.target_set, 1)
-    trainer.student.train()
-    trainer._train_step(source, target)
-    return trainer
+    return train_steps(config, tmp_path / "run", 1)
 
 
 @pytest.mark.parametrize("release", [False, True])

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_toy import tiny_config
+from tiny_toy import tiny_config, train_steps
 
 from rccr.config import MethodConfig
 from rccr.data.dataset import Sample
 from rccr.data.labels import IGNORE_INDEX
 from rccr.models import DeepLabV2
-from rccr.training import Trainer, steps
+from rccr.training import steps
 from rccr.training.method_parts import MethodParts
 
 
@@ -32,13 +32,8 @@ def _loss_inputs(
         return original(*args, **kwargs)
 
     monkeypatch.setattr(steps, "region_contrastive_loss", recorder)
-    config = tiny_config(toy, "train.mode=rccr", "train.iterations=3", *overrides)
-    trainer = Trainer(config, tmp_path / "run")
-    source = trainer._stream(trainer.source_set, 0)
-    target = trainer._stream(trainer.target_set, 1)
-    trainer.student.train()
-    for _ in range(3):
-        trainer._train_step(source, target)
+    train_steps(tiny_config(toy, "train.mode=rccr", "train.iterations=3", *overrides),
+                tmp_path / "run", 3)  # fmt: skip
     return calls
 
 
