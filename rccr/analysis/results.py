@@ -86,7 +86,8 @@ def discover_runs(root: str | os.PathLike) -> RunsFound:
     """Read every run directory directly under ``root`` (hidden folders are ignored).
 
     A run with a file that links outside ``root`` is skipped, so that every path the
-    returned runs hold stays inside ``root``.
+    returned runs hold stays inside ``root``. A broken run never stops the others: whatever
+    goes wrong reading one is a line in ``skipped``.
 
     Raises:
         RunError: if ``root`` is not a folder.
@@ -104,6 +105,9 @@ def discover_runs(root: str | os.PathLike) -> RunsFound:
             found.runs.append(load_run(run_dir))
         except (PathError, RunError, OSError) as exc:
             found.skipped.append(f"skipped: {exc}")
+        except Exception as exc:  # a run folder may hold anything; the others still show
+            message = " ".join(str(exc).split())[:300]
+            found.skipped.append(f"skipped: {child}: unreadable ({type(exc).__name__}: {message})")
     return found
 
 
@@ -139,7 +143,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                 "preset": run.config.name if run.config else "?",
                 "iterations": run.iteration,
                 "of": run.config.train.iterations if run.config else None,
-                "status": run.status,
+                "status": run.status_text,
                 "metric": headline_metric(evals[last]) if last is not None else "",
                 "last mIoU": _score(evals[last]) if last is not None else math.nan,
                 "last at": last,

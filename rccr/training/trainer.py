@@ -309,7 +309,8 @@ class Trainer:
         require_readable(self.val_set)  # else a bad file would stop the run at its first eval
         writer = RunWriter(self.out)
         writer.write_config(self.config)
-        writer.truncate_metrics(self.iteration)
+        for problem in writer.truncate_metrics(self.iteration):
+            warnings.warn(f"dropped on resume: {problem}", stacklevel=3)
         writer.remove_temporaries()  # left by a writer killed mid-write
         writer.set_status("running", self.iteration)
         self._announce()
