@@ -42,6 +42,8 @@ __all__ = [
     "PositiveSampling",
     "TrainConfig",
     "config_from_dict",
+    "describe_differences",
+    "flatten_config",
     "load_config",
     "parse_yaml",
     "quote",
@@ -627,6 +629,33 @@ def load_config(preset_or_path: str | os.PathLike, overrides: list[str] | None =
         return config_from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def flatten_config(config: Config) -> dict[str, Any]:
+    """The config as dotted keys (``train.lr``), lists kept as lists."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            flat[prefix] = value
+
+    walk("", config.to_dict())
+    return flat
+
+
+def describe_differences(a: Config, b: Config, a_name: str, b_name: str, shown: int = 3) -> str:
+    """The keys where two configs differ, with both values, e.g. "train.lr (0.01 in the
+    checkpoint, 0.05 in config.yaml)"; past ``shown`` keys, "and N more"."""
+    left, right = flatten_config(a), flatten_config(b)
+    keys = sorted(key for key in left.keys() | right.keys() if left.get(key) != right.get(key))
+    parts = [f"{key} ({quote(left.get(key))} in {a_name}, {quote(right.get(key))} in {b_name})"
+             for key in keys[:shown]]  # fmt: skip
+    if len(keys) > shown:
+        parts.append(f"and {len(keys) - shown} more")
+    return ", ".join(parts)
 
 
 def save_config(config: Config) -> str:

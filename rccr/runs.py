@@ -323,6 +323,14 @@ class RunWriter:
             _write(path, "".join(f"{line}\n" for line in kept).encode(), "log")
         return problems
 
+    def logged(self, iteration: int) -> bool:
+        """Whether metrics.jsonl holds a record of ``iteration``."""
+        path = self.root / "metrics.jsonl"
+        if not path.exists():
+            return False
+        found = _records(path.read_bytes(), path, _check_metrics, [], cut_short=False)
+        return any(record["iteration"] == iteration for _, record in found)
+
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (must hold "iteration") to metrics.jsonl, in a single write."""
         self._append("metrics.jsonl", record)
@@ -618,7 +626,9 @@ def saved_config(run_dir: str | os.PathLike) -> Config | None:
     except RunError:
         raise
     except (OSError, yaml.YAMLError, ConfigError) as exc:
-        raise RunError(f"{path}: unreadable: {exc}") from exc
+        raise RunError(
+            f"{path}: unreadable, so this folder cannot be resumed: {_one_line(exc)}"
+        ) from exc
 
 
 def _read_config(run: Run) -> None:

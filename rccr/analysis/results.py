@@ -23,11 +23,10 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from rccr.config import Config
+from rccr.config import flatten_config
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
 from rccr.runs import PathError, Run, RunError, load_run, resolve_inside
@@ -176,21 +175,6 @@ def skipped_table(run: Run) -> pd.DataFrame:
         rows.append({"iteration": record.get("iteration"), "what": what,
                      "error": record.get("error", "")})  # fmt: skip
     return pd.DataFrame(rows, columns=["iteration", "what", "error"])
-
-
-def flatten_config(config: Config) -> dict[str, Any]:
-    """The config as dotted keys (``train.lr``), lists kept as lists."""
-    flat: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, inner)
-        else:
-            flat[prefix] = value
-
-    walk("", config.to_dict())
-    return flat
 
 
 def config_diff(a: Run, b: Run) -> pd.DataFrame:
