@@ -70,6 +70,7 @@ __all__ = [
     "iteration_files",
     "load_checkpoint",
     "load_run",
+    "read_bounded",
     "read_skipped",
     "resolve_inside",
     "same_run",
@@ -483,8 +484,8 @@ class Run:
 # Reading: every file is bounded in size and depth, and any error becomes a problem line.
 
 
-def _read_bytes(path: Path, limit: int) -> bytes:
-    """The content of a regular file of at most ``limit`` bytes.
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The content of a regular file of at most ``limit`` bytes (any run file is read so).
 
     Raises:
         RunError: naming the file if it is not a regular file (a FIFO would block, a device
@@ -504,9 +505,9 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 
 
 def _read_text(path: Path, limit: int) -> str:
-    """:func:`_read_bytes`, decoded as UTF-8 (RunError naming the file if it is not)."""
+    """:func:`read_bounded`, decoded as UTF-8 (RunError naming the file if it is not)."""
     try:
-        return _read_bytes(path, limit).decode("utf-8")
+        return read_bounded(path, limit).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RunError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
@@ -593,7 +594,7 @@ def _read_log(
     path: Path, kind: str, check: Callable[[dict[str, Any]], None], problems: list[str]
 ) -> list[dict[str, Any]]:
     try:
-        data = _read_bytes(path, _LIMITS[kind])
+        data = read_bounded(path, _LIMITS[kind])
     except (RunError, OSError) as exc:
         problems.append(str(exc) if isinstance(exc, RunError) else f"{path}: unreadable: {exc}")
         return []
