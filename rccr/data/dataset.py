@@ -261,10 +261,10 @@ class SegmentationDataset(Dataset[Sample]):
         self.label_format = TRAIN_IDS if labels == "train_ids" else label_format
         self._raw_format = label_format
         # Pairs read from the raw label although prepared: edited since their train ids.
-        stale = auto and labels == "train_ids"
-        self._from_raw = {i for i, p in enumerate(self.pairs) if stale and _edited_since(p)}
-        missing = [self._label(i)[0] for i in range(len(self.pairs))]
-        missing = [path for path in missing if not path.is_file()]
+        check = auto and labels == "train_ids"
+        self._from_raw = {i for i, p in enumerate(self.pairs) if check and _edited_since(p)}
+        expected = [self._label(i)[0] for i in range(len(self.pairs))]
+        missing = [path for path in expected if not path.is_file()]
         if missing:
             raise DataError(
                 f"{len(missing)} label files are missing (expected one per image):\n"
