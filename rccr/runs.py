@@ -121,16 +121,16 @@ def resolve_inside(root: str | os.PathLike, name: str) -> Path:
     """
     base = Path(root).resolve()
     if not isinstance(name, str) or not name.strip() or "\x00" in name:
-        raise PathError(f"{name!r}: expected a non-empty name inside {base}")
+        raise PathError(f"{quote(name)}: expected a non-empty name inside {base}")
     if name.startswith(("/", "\\")) or Path(name).is_absolute() or ":" in name:
-        raise PathError(f"{name!r}: absolute paths are refused; give a name inside {base}")
+        raise PathError(f"{quote(name)}: absolute paths are refused; give a name inside {base}")
     parts = name.replace("\\", "/").split("/")
     if ".." in parts:
-        raise PathError(f"{name!r}: '..' is refused; give a name inside {base}")
+        raise PathError(f"{quote(name)}: '..' is refused; give a name inside {base}")
     path = base / name
     resolved = path.resolve()
     if resolved != base and not resolved.is_relative_to(base):
-        raise PathError(f"{name!r}: leads to {resolved}, outside {base} (through a symlink)")
+        raise PathError(f"{quote(name)}: leads to {resolved}, outside {base} (through a symlink)")
     return path
 
 
