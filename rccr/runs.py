@@ -407,8 +407,11 @@ class Run:
     Attributes:
         path: the run directory.
         config: the resolved config, or None if config.yaml is missing or malformed.
-        status: running, finished, interrupted, stale (status.json says running, but the
-            trainer is gone: see :data:`STALE_AFTER_S`), or unknown (no usable status.json).
+        status: running, finished, interrupted, stale, or unknown (no usable status.json).
+            Stale: status.json says running, but its trainer is gone: its PID no longer
+            exists on this host (same host name and PID namespace), or status.json (which
+            a running trainer rewrites at every log step) was last updated more than
+            :data:`STALE_AFTER_S` (an hour) and 10 of its log intervals ago.
         iteration: last iteration reported in status.json (or the last checkpoint).
         updated: when status.json was last written (seconds since the epoch), if known.
         records: metrics.jsonl records, in order.
