@@ -212,7 +212,8 @@ class RunLock:
     An ``flock`` on ``<run>/.lock``, a file that is never deleted (a deleted lock file lets
     two trainers lock two different files). The holder writes its PID and host into it.
     :meth:`close` releases it; the OS releases it when the process dies, also on
-    ``kill -9`` (a DataLoader worker outliving its trainer holds it until it exits too).
+    ``kill -9``. A forked child (a DataLoader worker) closes its copy of the lock file at
+    once, so a worker outliving a killed trainer does not keep the run locked.
 
     Args:
         root: the run directory (created if needed).
@@ -243,11 +244,12 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), **_this_host()}).encode(), 0)
         self._fd: int | None = fd
+        _HELD.add(fd)
 
     def close(self) -> None:
         """Release the run (a no-op once released)."""
         if self._fd is not None:
-            # Unlock first: forked DataLoader workers share the lock until they exit.
+            _HELD.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
@@ -257,6 +259,20 @@ class RunLock:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_HELD: set[int] = set()  # this process's lock files
+
+
+def _forget_locks() -> None:
+    """In a forked child: close the lock files, which stay locked by the parent alone."""
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_forget_locks)
 
 
 def _lock_holder(fd: int) -> str:

@@ -371,6 +371,7 @@ def test_lock__second_holder_is_refused_naming_the_first(tmp_path: Path) -> None
 
 
 def test_lock__released_when_the_holder_is_killed(tmp_path: Path) -> None:
+    """Also while a child it forked (a DataLoader worker) lives on."""
     import signal
     import subprocess
     import sys
@@ -379,16 +380,22 @@ def test_lock__released_when_the_holder_is_killed(tmp_path: Path) -> None:
 
     root = tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from rccr.runs import RunLock; "
-         f"lock = RunLock({str(root)!r}); print('locked', flush=True); time.sleep(60)"],
+        [sys.executable, "-c", "import os, time; from rccr.runs import RunLock; "
+         f"lock = RunLock({str(root)!r}); child = os.fork(); "
+         "time.sleep(60) if child == 0 else print(child, flush=True); time.sleep(60)"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-    with pytest.raises(RunError, match=f"PID {holder.pid} on "):
-        RunLock(root)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(timeout=30)
-    RunLock(root).close()  # the OS released it
+    assert holder.stdout is not None
+    child = int(holder.stdout.readline())
+    try:
+        with pytest.raises(RunError, match=f"PID {holder.pid} on "):
+            RunLock(root)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        os.kill(child, 0)  # the child lives on
+        RunLock(root).close()  # and yet the OS released the lock
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_lock__a_file_in_place_of_the_folder_is_named(tmp_path: Path) -> None:

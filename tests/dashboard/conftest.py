@@ -144,6 +144,12 @@ def _break(root: Path, kind: str, good: Path, outside: Path) -> None:
         config = run / "config.yaml"
         config.write_text(config.read_text().replace("val_size:\n  - 128\n  - 64",
                                                      "val_size:\n  - 16000\n  - 8000"))  # fmt: skip
+    elif kind == "hostile":  # files no trainer writes: huge numbers, bad bytes, deep nesting
+        (run / "status.json").write_text('{"state": "running", "iteration": 1e400}')
+        (run / "skipped.jsonl").write_bytes(b"\xff\xfe\n")
+        (root / "dacs" / "config.yaml").write_bytes(b"name: \xff\n")
+        (root / "dacs" / "metrics.jsonl").write_text("[" * 100_000 + "\n")
+        (root / "dacs" / "eval" / "iter_2.json").write_text('{"a": ' * 100_000)
     elif kind == "markup":  # names and file contents that look like Markdown
         (root / MARKUP_RUN).mkdir()
         shutil.copy(run / "config.yaml", root / MARKUP_RUN / "config.yaml")

@@ -29,6 +29,7 @@ BROKEN = (
     "not_a_run",
     "link_outside",
     "data_gone",
+    "hostile",
 )
 MARKER = "payload-ran"  # what conftest's malicious checkpoint would create
 # What conftest writes into broken roots "markup" and "list_outside":
@@ -256,6 +257,11 @@ EXPECT: dict[str, dict[str, str]] = {
     "not_a_run": dict.fromkeys(PAGES, "not a run directory"),
     "link_outside": dict.fromkeys(PAGES, "outside"),
     "data_gone": {"regions": "toy-gone"},
+    "hostile": {
+        "runs": "rccr/status.json: malformed: iteration must be a non-negative integer, got inf",
+        "iou": "dacs/eval/iter_2.json: malformed evaluation: nested more than 32 deep",
+        "tsne": "dacs/config.yaml: not UTF-8 text (byte 6)",
+    },
 }
 
 
