@@ -230,3 +230,17 @@ def test_report__wall_time_is_the_union_of_invocations(
     for start, end in spans:
         bench.uda_report.log_invocation(tmp_path, start, end, 1, "cmd")
     assert bench.uda_report.wall_time(tmp_path).startswith(f"{minutes} min over {len(spans)} ")
+
+
+@pytest.mark.parametrize(("status", "says"), [(3, "stopped before the end"), (2, "FAILED")])
+def test_train_in_subprocesses__tells_interrupted_from_failed(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, status: int, says: str
+) -> None:
+    """``rccr train`` exits 3 when a signal stopped it after a checkpoint: not a failure."""
+    import sys
+
+    job = bench.plan("toy", ["source_only"], [0], _overrides(toy), tmp_path / "runs")[0]
+    monkeypatch.setattr(bench, "_command", lambda preset, job: [
+        sys.executable, "-c", f"print('stopped'); raise SystemExit({status})"])  # fmt: skip
+    assert bench.train_in_subprocesses("toy", [job], 1, tmp_path / "logs") == 1
+    assert says in capsys.readouterr().out
