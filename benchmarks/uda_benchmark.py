@@ -52,6 +52,7 @@ from typing import Any
 # pytest's (pyproject.toml).
 import uda_report
 
+from rccr.cli import EXIT_INTERRUPTED
 from rccr.config import Config, ConfigError, load_config
 from rccr.data.files import DataError
 from rccr.data.toycity import ToyCitySpec, make_toy_city
@@ -244,7 +245,7 @@ def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: 
             time.sleep(1.0)
             for child in [c for c in running if c.poll() is not None]:
                 job, log = running.pop(child)
-                if child.returncode != 0:
+                if child.returncode not in (0, EXIT_INTERRUPTED):
                     failed += 1
                     tail = log.read_text().strip().splitlines()[-1:] or ["(no output)"]
                     print(f"FAILED {job.run_dir}: {tail[0]} (see {log})", flush=True)

@@ -26,7 +26,7 @@ page = st.navigation(
     ]
 )
 with st.sidebar:
-    st.caption(f"Runs root: `{loaders.runs_root()}`")
+    st.caption(f"Runs root: {loaders.code(loaders.runs_root())}")
     if st.button("Reload runs", key="reload"):
         st.cache_data.clear()
 page.run()

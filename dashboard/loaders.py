@@ -1,14 +1,23 @@
-"""What every page shares: the runs root, cached loading, and safe query parameters.
+"""What every page shares: the runs root, cached loading, safe query parameters, and
+text shown as typed.
 
 The runs root comes from ``RCCR_RUNS_ROOT`` (set by ``rccr dashboard --runs DIR``).
 Every run name a page accepts, from a menu or from the URL (``?run=NAME``), is checked
 with :func:`rccr.runs.resolve_inside`: a name with ``..``, an absolute path, or a link
-out of the root is refused with a message, and nothing outside the root is read.
+out of the root is refused with a message. Besides the runs root, a page reads only the
+data roots a run's config names: a list file (``data.*_list``) must lie inside one of
+those roots, and an image size (``data.val_size``, or an image file) is capped at
+:data:`MAX_PIXELS`.
+
+Streamlit renders messages, captions and labels as Markdown, where a run name, a path, a
+URL parameter or an error message could be an image fetched from anywhere or a link.
+Such text goes through :func:`plain` (or :func:`code`), so it is shown as typed.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -18,7 +27,9 @@ from rccr.analysis.checkpoints import CheckpointModels, load_models
 from rccr.analysis.regions import RegionSample, explain_regions
 from rccr.analysis.results import RunsFound, discover_runs
 from rccr.build import DatasetKind, open_dataset
-from rccr.data import JointTransform, SegmentationDataset, Size
+from rccr.config import Config, quote
+from rccr.data import DataError, JointTransform, SegmentationDataset, Size
+from rccr.data.files import image_size
 from rccr.data.labels import CLASS_NAMES, PALETTE
 from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_NAMES, DOMAIN_TARGET
 from rccr.runs import PathError, Run, RunError, resolve_inside
@@ -29,6 +40,28 @@ CLASS_COLOURS = {
 }
 CLASS_COLOURS["ignore"] = "#7f7f7f"
 DOMAIN_COLOURS = {DOMAIN_NAMES[DOMAIN_AUGMENTED]: "#e45756", DOMAIN_NAMES[DOMAIN_TARGET]: "#4c78a8"}
+MAX_PIXELS = 4096 * 4096
+"""The largest image the dashboard reads or draws (Cityscapes is 2048x1024)."""
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # ASCII punctuation: all of Markdown's syntax
+# Where GitHub Markdown turns bare text into a link ("http://", "www.", "a@b.c"), whatever
+# the escapes: a zero-width space after ":", "www" or "@" stops it, and shows nothing.
+_AUTOLINK = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+
+
+def plain(text: object) -> str:
+    """``text`` for a Streamlit message, caption or label, shown as typed: every ASCII
+    punctuation character is backslash-escaped and bare URLs are broken by an invisible
+    space, so no part of it is Markdown (an image, a link, emphasis, a colour directive)."""
+    text = _AUTOLINK.sub("\u200b", str(text))
+    return _PUNCTUATION.sub(lambda match: "\\" + match.group(), text)
+
+
+def code(text: object) -> str:
+    """``text`` as a Markdown code span: shown as typed, in a code font."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
+    return f"{fence}{pad}{text}{pad}{fence}" if text.strip() else plain(text)
 
 
 def runs_root() -> Path:
@@ -56,23 +89,25 @@ def runs_or_stop() -> RunsFound:
         found = _discover(str(root))
     except RunError as exc:
         st.error(
-            f"{exc}. Start the dashboard with `rccr dashboard --runs DIR`, DIR a folder of runs."
+            f"{plain(exc)}. Start the dashboard with `rccr dashboard --runs DIR`, DIR a folder "
+            "of runs."
         )
         st.stop()
     for line in found.skipped:
-        st.warning(line)
+        st.warning(plain(line))
     if not found.runs:
+        command = code(f"rccr train --config toy --out {root / 'toy'}")
         st.info(
-            f"No runs under {root} yet. Train one, for example "
-            f"`rccr train --config toy --out {root / 'toy'}`, then press **Reload runs**."
+            f"No runs under {plain(root)} yet. Train one, for example {command}, then press "
+            "**Reload runs**."
         )
         st.stop()
     troubled = [run for run in found.runs if run.problems]
     if troubled:
         names = ", ".join(run.name for run in troubled)
-        with st.expander(f"Missing or malformed files in {names}"):
+        with st.expander(plain(f"Missing or malformed files in {names}")):
             for run in troubled:
-                st.markdown("\n".join(f"- `{problem}`" for problem in run.problems))
+                st.markdown("\n".join(f"- {plain(problem)}" for problem in run.problems))
     return found
 
 
@@ -92,10 +127,13 @@ def query_names(found: RunsFound, key: str = "run") -> list[str]:
         try:
             path = resolve_inside(found.root, value)
         except PathError as exc:
-            st.error(f"URL parameter `{key}` refused: {exc}")
+            st.error(f"URL parameter {code(key)} refused: {plain(exc)}")
             continue
         if path.parent != found.root or path.name not in known:
-            st.warning(f"URL parameter `{key}`: no run named {value!r} under {found.root}")
+            st.warning(
+                f"URL parameter {code(key)}: {plain(f'no run named {quote(value)} under')} "
+                f"{plain(found.root)}"
+            )
             continue
         names.append(path.name)
     return names
@@ -107,7 +145,8 @@ def query_int(key: str) -> int | None:
     if value is None:
         return None
     if not value.isdigit():
-        st.error(f"URL parameter `{key}`={value!r} refused: expected a non-negative integer")
+        st.error(f"URL parameter {code(key)}={plain(quote(value))} refused: expected a "
+                 "non-negative integer")  # fmt: skip
         return None
     return int(value)
 
@@ -140,6 +179,43 @@ def checkpoint_models(run_name: str, root: str, iteration: int) -> CheckpointMod
     return load_models(resolve_inside(root, run_name), iteration)
 
 
+def check_data(config: Config, root: Path, split: str) -> None:
+    """Refuse what a run's config would have a page read beyond its bounds: a list file
+    outside the runs root and the run's data roots, or images larger than
+    :data:`MAX_PIXELS` (``data.val_size``).
+
+    Raises:
+        PathError, DataError: naming the key and the value.
+    """
+    data = config.data
+    width, height = data.val_size
+    if width * height > MAX_PIXELS:
+        raise DataError(
+            f"data.val_size {width}x{height}: more pixels than the dashboard draws (at most "
+            f"{MAX_PIXELS} pixels, e.g. 4096x4096)"
+        )
+    roots = [root.resolve(), Path(data.source_root).resolve(), Path(data.target_root).resolve()]
+    target_list = (
+        ("target_list", data.target_list) if split == "train" else ("val_list", data.val_list)
+    )
+    for key, value in (("source_list", data.source_list), target_list):
+        if value is not None and not any(Path(value).resolve().is_relative_to(r) for r in roots):
+            raise PathError(
+                f"data.{key} {quote(value)}: outside the runs root and the run's data roots "
+                "(data.source_root, data.target_root); the dashboard does not read it"
+            )
+
+
+def _require_small(path: Path) -> None:
+    """Refuse an image file of more than :data:`MAX_PIXELS`, from its header alone."""
+    width, height = image_size(path)
+    if width * height > MAX_PIXELS:
+        raise DataError(
+            f"{path}: {width}x{height} pixels; the dashboard reads images of at most "
+            f"{MAX_PIXELS} pixels (e.g. 4096x4096)"
+        )
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def dataset(
     kind: DatasetKind, root: str, split: str, size: tuple[int, int], list_file: str | None
@@ -160,8 +236,14 @@ def region_sample(
     """:func:`rccr.analysis.regions.explain_regions` for one image pair, each given as the
     arguments of :func:`dataset` plus an index."""
     models = checkpoint_models(run_name, root, iteration)
-    src = dataset(*source[:5])[source[5]]
-    tgt = dataset(*target[:5])[target[5]]
+    images = []
+    for args in (source, target):
+        chosen = dataset(*args[:5])
+        pair = chosen.pairs[args[5]]
+        _require_small(pair.image)
+        _require_small(pair.label)
+        images.append(chosen[args[5]])
+    src, tgt = images
     return explain_regions(models, src.image, src.label, tgt.image, **options)  # type: ignore[arg-type]
 
 

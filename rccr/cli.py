@@ -11,7 +11,9 @@
     rccr dashboard --runs DIR [--host 127.0.0.1] [--port 8501]
 
 Errors in the user's input (a missing folder, a bad file, a bad option) print one line per
-problem and exit with status 2; ``--debug`` shows the traceback instead.
+problem and exit with status 2; ``--debug`` shows the traceback instead. ``rccr train``
+exits with status 0 when the run finished and 3 when it was interrupted (Ctrl-C, SIGTERM)
+after saving a checkpoint, so that a scheduler can tell the two apart and run it again.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from rccr.data.prepare import DATASETS, PrepareError, prepare_dataset
 from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.data.transforms import Size
 
-__all__ = ["main"]
+__all__ = ["EXIT_INTERRUPTED", "main"]
+
+EXIT_INTERRUPTED = 3
+"""``rccr train``'s exit status when a signal stopped the run after a checkpoint."""
 
 _DEFAULT_TOY = ToyCitySpec()
 
@@ -93,7 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_prepare(data_commands)
     _add_make_toy(data_commands)
 
-    train = commands.add_parser("train", help="train (or resume) a run")
+    train = commands.add_parser(
+        "train",
+        help="train (or resume) a run",
+        description="Train a run, or resume it from its newest checkpoint.",
+        epilog=f"exit status: 0 finished, {EXIT_INTERRUPTED} interrupted (Ctrl-C or SIGTERM; "
+        "a checkpoint was saved: the same command resumes), 2 an error, named on stderr",
+    )
     train.add_argument("--config", required=True, help=f"preset ({', '.join(PRESETS)}) or YAML")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.lr=1e-3")
     train.add_argument("--out", type=Path, default=None, help="run directory (runs/<name>)")
@@ -160,7 +171,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(summary)
 
 
-def _run_train(args: argparse.Namespace) -> None:
+def _run_train(args: argparse.Namespace) -> int:
     from rccr.training import train
     from rccr.training.distributed import close_world
 
@@ -172,6 +183,7 @@ def _run_train(args: argparse.Namespace) -> None:
     print(f"{run.path}: {run.status} at iteration {run.iteration}")
     if run.evals:
         print(run.evals[max(run.evals)].format_table())
+    return EXIT_INTERRUPTED if run.status == "interrupted" else 0
 
 
 def _checkpoint(text: str, option: str = "--checkpoint") -> int | None:
@@ -269,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = _parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except PrepareError as exc:
         if args.debug:
             raise
@@ -285,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -13,8 +13,11 @@ naming the dotted key and what was expected (for an unknown key, the valid ones)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import os
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -39,7 +42,12 @@ __all__ = [
     "PositiveSampling",
     "TrainConfig",
     "config_from_dict",
+    "describe_differences",
+    "flatten_config",
     "load_config",
+    "parse_yaml",
+    "quote",
+    "read_yaml_file",
     "save_config",
 ]
 
@@ -67,9 +75,23 @@ class ConfigError(ValueError):
     """A configuration key is unknown, or its value has the wrong type or range."""
 
 
+_QUOTED = 200  # characters of a value an error message shows
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _QUOTED
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+_REPR.maxlevel = 3
+
+
+def quote(value: object) -> str:
+    """``repr(value)`` cut to at most 200 characters, without building the whole repr (a
+    value from a file may be a huge or deeply nested structure)."""
+    text = _REPR.repr(value)
+    return text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "..."
+
+
 def _check(condition: bool, key: str, expected: str, value: object) -> None:
     if not condition:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+        raise ConfigError(f"{key}: expected {expected}, got {quote(value)}")
 
 
 @dataclass(frozen=True)
@@ -430,27 +452,33 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None:
+            # No number of the config means anything when infinite or NaN (inf poly_power
+            # would train at lr 0 from the second step and "finish").
+            _check(math.isfinite(number), key, "a finite number", value)
+            return number
     elif tp is str and isinstance(value, str):
         return value
-    raise ConfigError(f"{key}: expected {_describe(tp)}, got {value!r}")
+    raise ConfigError(f"{key}: expected {_describe(tp)}, got {quote(value)}")
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {quote(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - fields)
+    unknown = sorted((set(data) - fields), key=str)
     if unknown:
         where = f"'{prefix}'" if prefix else "the top level"
-        key = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        name = str(unknown[0])
+        name = name if len(name) <= _QUOTED else name[: _QUOTED - 3] + "..."
+        key = f"{prefix}.{name}" if prefix else name
         raise ConfigError(f"{key}: unknown key; valid keys in {where}: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, value in data.items():
@@ -477,11 +505,13 @@ def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, An
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=1e-3")
+            raise ConfigError(f"override {quote(item)}: expected key=value, e.g. train.lr=1e-3")
         try:
-            value = yaml.safe_load(text)
+            value = parse_yaml(text)
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{key}: cannot parse value {text!r}: {_yaml_problem(exc)}") from exc
+            raise ConfigError(
+                f"{key}: cannot parse value {quote(text)}: {_yaml_problem(exc)}"
+            ) from exc
         node = data
         parts = key.split(".")
         for depth, part in enumerate(parts[:-1]):
@@ -503,11 +533,100 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
+_YAML_VALUES = 10_000  # values a config may hold once its aliases are expanded
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many values ``root`` holds with every alias expanded (at most just past
+    ``_YAML_VALUES``).
+
+    Raises:
+        yaml.YAMLError: for an alias inside itself.
+    """
+    sizes: dict[int, int] = {}
+    pending: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while pending:
+        node, children_done = pending.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if children_done:
+            open_nodes.discard(id(node))
+            total = 1 + sum(sizes[id(child)] for child in children)
+            sizes[id(node)] = min(total, _YAML_VALUES + 1)
+            continue
+        if id(node) in open_nodes:
+            raise yaml.YAMLError("a recursive alias (an anchor used inside itself)")
+        open_nodes.add(id(node))
+        pending.append((node, True))
+        for child in children:
+            if id(child) in open_nodes:
+                raise yaml.YAMLError("a recursive alias (an anchor used inside itself)")
+            pending.append((child, False))
+    return sizes[id(root)]
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text as plain values, as ``yaml.safe_load`` reads it, refusing alias bombs.
+
+    PyYAML shares an aliased value instead of copying it, so a few hundred bytes of anchors
+    can stand for billions of values, which anything walking the result (an error message,
+    ``repr``, a comparison) then expands. Configs are small: a document whose aliases expand
+    to more than 10,000 values, an alias inside itself, or nesting too deep to parse is
+    refused.
+
+    Raises:
+        yaml.YAMLError: for text that is not YAML, or is refused as above.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise yaml.YAMLError("nested too deeply to read") from None
+        if node is None:
+            return None
+        if _expanded_size(node) > _YAML_VALUES:
+            raise yaml.YAMLError(
+                f"its aliases expand to more than {_YAML_VALUES} values; a config is small"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(path: Path, limit: int = MAX_CONFIG_BYTES) -> Any:
+    """:func:`parse_yaml` of a file of at most ``limit`` bytes of UTF-8 text.
+
+    Raises:
+        OSError: if the file cannot be read.
+        ValueError: naming the file, if it is larger than ``limit`` or not UTF-8.
+        yaml.YAMLError: as :func:`parse_yaml`.
+    """
+    with path.open("rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: larger than {limit >> 20} MiB; a config is small")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_yaml(text)
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = read_yaml_file(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from exc
     if data is None:
@@ -539,6 +658,33 @@ def load_config(preset_or_path: str | os.PathLike, overrides: list[str] | None =
         return config_from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def flatten_config(config: Config) -> dict[str, Any]:
+    """The config as dotted keys (``train.lr``), lists kept as lists."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            flat[prefix] = value
+
+    walk("", config.to_dict())
+    return flat
+
+
+def describe_differences(a: Config, b: Config, a_name: str, b_name: str, shown: int = 3) -> str:
+    """The keys where two configs differ, with both values, e.g. "train.lr (0.01 in the
+    checkpoint, 0.05 in config.yaml)"; past ``shown`` keys, "and N more"."""
+    left, right = flatten_config(a), flatten_config(b)
+    keys = sorted(key for key in left.keys() | right.keys() if left.get(key) != right.get(key))
+    parts = [f"{key} ({quote(left.get(key))} in {a_name}, {quote(right.get(key))} in {b_name})"
+             for key in keys[:shown]]  # fmt: skip
+    if len(keys) > shown:
+        parts.append(f"and {len(keys) - shown} more")
+    return ", ".join(parts)
 
 
 def save_config(config: Config) -> str:

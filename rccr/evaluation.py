@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from rccr.config import quote
 from rccr.data.dataset import Sample
 from rccr.data.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES, class_subset
 
@@ -205,7 +206,7 @@ class EvalResult:
             raise ValueError(f"eval result: expected a JSON object, got {type(data).__name__}")
         for key in data:
             if key not in _JSON_FIELDS:
-                raise ValueError(f"eval result: unknown key {key!r}")
+                raise ValueError(f"eval result: unknown key {quote(key)}")
         for key, (spec, expected) in _JSON_FIELDS.items():
             if key not in data:
                 raise ValueError(f"eval result: missing key {key!r}")

@@ -108,3 +108,99 @@ def test_option_lists__are_the_configs_literal_values() -> None:
     assert MODES == ("source_only", "dacs", "rccr", "oracle")
     with pytest.raises(ConfigError, match=r"method\.negative_sampling.*class_aware.*random"):
         load_config("toy", ["method.negative_sampling=classaware"])
+
+
+def _alias_bomb(levels: int = 7) -> str:
+    """A few hundred bytes of YAML: ``train.lr`` is a list whose aliases expand to 9**levels
+    strings."""
+    anchors = ['&a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    anchors += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return f"train: {{lr: [{', '.join(anchors)}]}}\n"
+
+
+@pytest.mark.parametrize("where", ["config file", "override", "run's config.yaml"])
+def test_yaml__alias_bomb_is_refused_in_one_short_line(tmp_path: Path, where: str) -> None:
+    import time
+
+    from rccr.runs import load_run
+
+    text = _alias_bomb()
+    assert len(text) < 600
+    start = time.perf_counter()
+    if where == "config file":
+        (tmp_path / "bomb.yaml").write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(tmp_path / "bomb.yaml")
+        message = str(info.value)
+    elif where == "override":
+        with pytest.raises(ConfigError) as info:
+            load_config("toy", [f"train={text[len('train: ') :]}"])
+        message = str(info.value)
+    else:
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.yaml").write_text(text)
+        run = load_run(tmp_path / "run")
+        assert run.config is None
+        message = next(p for p in run.problems if "config.yaml" in p)
+    assert time.perf_counter() - start < 5
+    said = message.replace(str(tmp_path), "")  # the folder's name holds "alias" too
+    assert "aliases expand to more than" in said and len(said) < 300 and "\n" not in said
+
+
+def test_yaml__a_few_aliases_are_fine(tmp_path: Path) -> None:
+    text = "data:\n  source_size: &size [256, 128]\n  target_size: *size\n  val_size: *size\n"
+    (tmp_path / "c.yaml").write_text(text + "  crop: [64, 64]\n")
+    assert load_config(tmp_path / "c.yaml").data.val_size == (256, 128)
+
+
+def test_yaml__recursive_alias_and_deep_nesting_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "loop.yaml").write_text("train: &t {lr: *t}\n")
+    with pytest.raises(ConfigError, match=r"loop\.yaml: not valid YAML: .*recursive"):
+        load_config(tmp_path / "loop.yaml")
+    (tmp_path / "deep.yaml").write_text("train: " + "[" * 20000 + "]" * 20000 + "\n")
+    with pytest.raises(ConfigError, match=r"deep\.yaml: not valid YAML: .*nested"):
+        load_config(tmp_path / "deep.yaml")
+
+
+def test_load_config__huge_file_is_refused_unread(tmp_path: Path) -> None:
+    (tmp_path / "huge.yaml").write_text("name: x\n" + "#" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match=r"huge\.yaml: larger than 1 MiB"):
+        load_config(tmp_path / "huge.yaml")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x" * 100_000, [[["y" * 1000] * 1000] * 1000], {"k" * 5000: ["v"] * 10_000}],
+    ids=["long string", "nested lists", "large mapping"],
+)
+def test_config_error__quotes_at_most_200_characters_of_a_value(value: object) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"lr": value}})
+    message = str(info.value)
+    assert message.startswith("train.lr: expected a number, got ") and len(message) < 300
+
+
+def test_config_error__long_unknown_key_is_shortened() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"k" * 100_000: 1}})
+    assert str(info.value).startswith("train.kkk") and len(str(info.value)) < 600
+
+
+FLOAT_KEYS = [
+    "train.lr", "train.momentum", "train.weight_decay", "train.poly_power",
+    "method.pseudo_label_threshold", "method.ema_max_momentum", "method.contrast_weight",
+    "method.temperature", "method.confidence_threshold",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", ".inf", ".nan", "1e400"])
+@pytest.mark.parametrize("key", FLOAT_KEYS)
+def test_overrides__non_finite_numbers_are_refused(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"{key}: expected a finite number, got "):
+        load_config("toy", [f"{key}={value}"])
+
+
+def test_config__every_float_key_is_checked_for_finiteness() -> None:
+    flat = {f"{section}.{k}" for section, keys in Config().to_dict().items()
+            if isinstance(keys, dict) for k, v in keys.items() if isinstance(v, float)}  # fmt: skip
+    assert flat == set(FLOAT_KEYS)

@@ -48,13 +48,14 @@ with data:
     source_args = (config.data.source, config.data.source_root, "", (width, height))
     source_args += (config.data.source_list,)
     try:
+        loaders.check_data(config, found.root, split)
         target_set = loaders.dataset(*target_args)
         source_set = loaders.dataset(*source_args)
-    except (DataError, OSError, ValueError) as exc:
+    except (DataError, OSError, ValueError) as exc:  # PathError is a ValueError
         st.error(
-            f"The images named in `{run.name}/config.yaml` (data.source_root = "
-            f"`{config.data.source_root}`, data.target_root = `{config.data.target_root}`) "
-            f"cannot be read: {exc}"
+            f"The images named in {loaders.code(f'{run.name}/config.yaml')} (data.source_root "
+            f"= {loaders.code(config.data.source_root)}, data.target_root = "
+            f"{loaders.code(config.data.target_root)}) cannot be read: {loaders.plain(exc)}"
         )
         st.stop()
     first_image = min(loaders.query_int("image") or 0, len(target_set) - 1)
@@ -102,14 +103,16 @@ try:
             negatives_per_domain=per_domain,
         )
 except (RunError, DataError, ValueError, OSError) as exc:
-    st.error(str(exc))
+    st.error(loaders.plain(exc))
     st.stop()
 
+code = loaders.code
 st.info(
-    f"Checkpoint `{run.name}/checkpoints/iter_{checkpoint}.pt`; target image "
-    f"`{target_set.pairs[tgt_index].name}` ({split}, from `{config.data.target_root}`); source "
-    f"image `{source_set.pairs[src_index].name}` (from `{config.data.source_root}`); "
-    f"both at {width}x{height}. Positive sampling '{positive}', negative sampling '{negative}'."
+    f"Checkpoint {code(f'{run.name}/checkpoints/iter_{checkpoint}.pt')}; target image "
+    f"{code(target_set.pairs[tgt_index].name)} ({split}, from "
+    f"{code(config.data.target_root)}); source image {code(source_set.pairs[src_index].name)} "
+    f"(from {code(config.data.source_root)}); both at {width}x{height}. Positive sampling "
+    f"'{positive}', negative sampling '{negative}'."
 )
 kept = sample.anchor_kept
 metrics = st.columns(5)

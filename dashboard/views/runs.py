@@ -47,22 +47,24 @@ with right:
 try:
     diff = config_diff(first, second)
 except RunError as exc:
-    st.error(str(exc))
+    st.error(loaders.plain(exc))
 else:
     if first is second:
         st.info("Only one run: nothing to compare with.")
     elif diff.empty:
-        st.success(f"{first.name} and {second.name} have identical configs.")
+        names = f"{loaders.code(first.name)} and {loaders.code(second.name)}"
+        st.success(f"{names} have identical configs.")
     else:
         st.subheader(f"{len(diff)} key differs" if len(diff) == 1 else f"{len(diff)} keys differ")
         st.dataframe(diff, hide_index=True)
 for column, run in zip((left, right), (first, second), strict=True):
     with column:
         if run.config is None:
-            st.error(f"{run.path / 'config.yaml'}: missing or malformed")
+            st.error(loaders.plain(f"{run.path / 'config.yaml'}: missing or malformed"))
         else:
-            with st.expander(f"{run.name}/config.yaml"):
+            with st.expander(loaders.plain(f"{run.name}/config.yaml")):
                 st.code(save_config(run.config), language="yaml")
         if run.skipped:
-            with st.expander(f"{run.name}/skipped.jsonl: {len(run.skipped)} skipped"):
+            label = f"{run.name}/skipped.jsonl: {len(run.skipped)} skipped"
+            with st.expander(loaders.plain(label)):
                 st.dataframe(skipped_table(run), hide_index=True)

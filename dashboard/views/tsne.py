@@ -43,7 +43,7 @@ for iteration in sorted(chosen):
         with st.spinner(f"t-SNE of iter_{iteration} (cached on disk after the first time)"):
             embedding = loaders.bank_embedding(run.features[iteration], found.root)
     except (RunError, PathError) as exc:
-        st.error(str(exc))
+        st.error(loaders.plain(exc))
         continue
     frames[iteration] = (
         pd.DataFrame(
@@ -89,8 +89,9 @@ for column, (iteration, (frame, embedding)) in zip(columns, frames.items(), stri
         )
         how = "read from the cache" if embedding.cached else "computed"
         st.caption(
-            f"`{run.name}/features/iter_{iteration}.npz`: {len(visible)} of {len(frame)} "
-            f"features shown, coloured by {colour_by}; map {how} in {embedding.seconds:.1f} s."
+            f"{loaders.code(f'{run.name}/features/iter_{iteration}.npz')}: {len(visible)} of "
+            f"{len(frame)} features shown, coloured by {colour_by}; map {how} in "
+            f"{embedding.seconds:.1f} s."
         )
         if embedding.cache_note:
-            st.warning(embedding.cache_note)
+            st.warning(loaders.plain(embedding.cache_note))

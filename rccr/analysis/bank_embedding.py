@@ -11,12 +11,21 @@ features shows whether classes form clusters and whether the two domains mix::
 
 The cache key is the SHA-256 of the snapshot file plus the t-SNE settings, so a rewritten
 file is never matched with an old map, and renaming or copying a run keeps its maps.
+
+A snapshot is a file anyone could have written, so it is checked before anything is
+loaded or mapped: the sizes its .npy headers declare (at most :data:`MAX_SNAPSHOT_BYTES`
+in all, so a small compressed file cannot expand to gigabytes), then dtypes (floating
+features, integer labels, domains and steps), shapes, finite values of a normalised
+feature's size; and before t-SNE, that the rows mapped are not all (nearly) identical,
+which is what a collapsed projection head writes and what t-SNE cannot map (NaN, or a
+crash from 5000 rows).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import time
 import zipfile
@@ -26,12 +35,64 @@ from pathlib import Path
 import numpy as np
 
 from rccr.data.files import write_atomic
-from rccr.runs import RunError
+from rccr.runs import RunError, read_bounded
 
-__all__ = ["BankEmbedding", "BankSnapshot", "TSNESettings", "embed_bank", "load_bank_snapshot"]
+__all__ = [
+    "MAX_SNAPSHOT_BYTES",
+    "BankEmbedding",
+    "BankSnapshot",
+    "TSNESettings",
+    "embed_bank",
+    "load_bank_snapshot",
+]
 
 _CACHE_VERSION = 1  # bump when the computation changes, so old maps are not reused
 _FFT_FROM = 5000  # points from which the FFT-accelerated gradient is used
+
+MAX_SNAPSHOT_BYTES = 512 << 20
+"""The most memory a snapshot's arrays may declare (and its file may take). The paper's
+bank (2 x 4000 rows x 3 steps of 128 float16 features) is 6 MiB per process."""
+_MAX_FEATURE = 1e4  # bank features are L2-normalised (|x| <= 1); far larger is not a bank
+_MIN_SPREAD = 1e-6  # below this standard deviation in every column, t-SNE fails
+_ARRAYS = ("features", "labels", "domain", "step")
+
+
+def _size(n_bytes: float) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n_bytes >= 1 << shift:
+            return f"{n_bytes / (1 << shift):.1f} {unit}"
+    return f"{int(n_bytes)} bytes"
+
+
+def _check_headers(data: bytes, path: Path, limit: int) -> None:
+    """Refuse an npz whose .npy headers declare more than ``limit`` bytes in all, or
+    objects, before any array is read.
+
+    Raises:
+        RunError: naming the file.
+        ValueError, zipfile.BadZipFile: for a file that is not an npz.
+    """
+    total = 0
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = archive.infolist()
+        if len(members) > 2 * len(_ARRAYS):
+            raise ValueError(f"{len(members)} arrays; a snapshot has {len(_ARRAYS)}")
+        for member in members:
+            with archive.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"{member.filename}: .npy format {version} not read")
+            if dtype.hasobject:
+                raise ValueError(f"{member.filename}: holds Python objects")
+            total += math.prod(shape) * dtype.itemsize
+    if total > limit:
+        raise RunError(
+            f"{path}: declares {_size(total)} of arrays; a bank snapshot is at most {_size(limit)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -53,37 +114,69 @@ class BankSnapshot:
 
 def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
     try:
+        _check_headers(data, path, MAX_SNAPSHOT_BYTES)
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            missing = {"features", "labels", "domain", "step"} - set(arrays.files)
+            missing = set(_ARRAYS) - set(arrays.files)
             if missing:
                 raise ValueError(f"missing arrays {sorted(missing)}")
-            features = arrays["features"].astype(np.float32)
-            labels, domain, step = arrays["labels"], arrays["domain"], arrays["step"]
+            features, labels, domain, step = (arrays[name] for name in _ARRAYS)
+    except RunError:
+        raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RunError(f"{path}: not a memory-bank snapshot: {exc}") from exc
+    if features.dtype.kind != "f":
+        raise RunError(f"{path}: features must be floating point, got {features.dtype}")
     if features.ndim != 2 or features.shape[0] == 0:
         raise RunError(f"{path}: features must be a non-empty (N, D) array, got {features.shape}")
+    if features.shape[1] == 0:
+        raise RunError(f"{path}: features must have at least one column, got {features.shape}")
     n = features.shape[0]
     for name, array in (("labels", labels), ("domain", domain), ("step", step)):
+        if array.dtype.kind not in "iu":
+            raise RunError(f"{path}: {name} must be integers, got {array.dtype}")
         if array.shape != (n,):
             raise RunError(f"{path}: {name} must have shape ({n},), got {array.shape}")
     if not np.isfinite(features).all():
         raise RunError(f"{path}: features contain NaN or Inf")
-    return BankSnapshot(features, labels.astype(np.int64), domain.astype(np.int8), step)
+    largest = float(np.abs(features).max())
+    if largest > _MAX_FEATURE:
+        raise RunError(f"{path}: features hold values up to {largest:.0e}; a bank's features "
+                       "are L2-normalised")  # fmt: skip
+    return BankSnapshot(features.astype(np.float32), labels.astype(np.int64),
+                        domain.astype(np.int8), step.astype(np.int64))  # fmt: skip
+
+
+def _read_snapshot(path: Path) -> bytes:
+    try:
+        return read_bounded(path, MAX_SNAPSHOT_BYTES)
+    except OSError as exc:
+        raise RunError(f"{path}: cannot read: {exc}") from exc
 
 
 def load_bank_snapshot(path: str | os.PathLike) -> BankSnapshot:
-    """Read ``features/iter_<N>.npz`` (no pickled objects are loaded).
+    """Read ``features/iter_<N>.npz`` (no pickled objects are loaded; see the module
+    docstring for what is checked).
 
     Raises:
-        RunError: naming the file if it is missing, truncated or not a bank snapshot.
+        RunError: naming the file if it is missing, truncated, too large or not a bank
+            snapshot.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read: {exc}") from exc
-    return _parse_snapshot(data, path)
+    return _parse_snapshot(_read_snapshot(path), path)
+
+
+def _require_spread(features: np.ndarray, path: Path) -> None:
+    """Refuse to map rows that are all (nearly) identical.
+
+    Args:
+        features: (n, D) the rows to map.
+    """
+    spread = float(features.astype(np.float64).std(axis=0).max())
+    if spread < _MIN_SPREAD:
+        raise RunError(
+            f"{path}: the {features.shape[0]} features to map are (nearly) identical (largest "
+            f"standard deviation {spread:.1e}): a collapsed projection head; nothing to map"
+        )
 
 
 @dataclass(frozen=True)
@@ -171,9 +264,11 @@ def _tsne(features: np.ndarray, settings: TSNESettings) -> np.ndarray:
 def _read_cache(path: Path, n_rows: int) -> tuple[np.ndarray, np.ndarray] | None:
     """(points, rows) from a cache file, or None if it is absent or unusable."""
     try:
-        with np.load(path, allow_pickle=False) as arrays:
+        data = read_bounded(path, 64 << 20)
+        _check_headers(data, path, 64 << 20)
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             points, rows = arrays["points"], arrays["rows"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    except (OSError, RunError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     usable = points.ndim == 2 and points.shape == (rows.shape[0], 2) and rows.ndim == 1
     if not usable or (rows.size and (rows.min() < 0 or rows.max() >= n_rows)):
@@ -195,15 +290,13 @@ def embed_bank(
         settings: t-SNE settings (part of the cache key).
 
     Raises:
-        RunError: naming the file if it is not a readable bank snapshot.
+        RunError: naming the file if it is not a readable bank snapshot, or its rows are
+            (nearly) identical.
     """
     settings = settings or TSNESettings()
     start = time.perf_counter()
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RunError(f"{path}: cannot read: {exc}") from exc
+    data = _read_snapshot(path)
     digest = hashlib.sha256(data).hexdigest()
     snapshot = _parse_snapshot(data, path)
     n_rows = snapshot.features.shape[0]
@@ -217,7 +310,10 @@ def embed_bank(
         rows = np.arange(n_rows, dtype=np.int64)
         if n_rows > settings.max_points:
             rows = np.sort(rng.choice(n_rows, settings.max_points, replace=False))
+        _require_spread(snapshot.features[rows], path)
         points = _tsne(snapshot.features[rows], settings)
+        if not np.isfinite(points).all():  # never cached: a later openTSNE may do better
+            raise RunError(f"{path}: t-SNE gave no map (NaN coordinates) for these features")
         buffer = io.BytesIO()
         np.savez(buffer, points=points, rows=rows)
         try:

@@ -23,11 +23,10 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from rccr.config import Config
+from rccr.config import flatten_config
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
 from rccr.method.diagnostics import DIAGNOSTICS
@@ -88,7 +87,8 @@ def discover_runs(root: str | os.PathLike) -> RunsFound:
     """Read every run directory directly under ``root`` (hidden folders are ignored).
 
     A run with a file that links outside ``root`` is skipped, so that every path the
-    returned runs hold stays inside ``root``.
+    returned runs hold stays inside ``root``. A broken run never stops the others: whatever
+    goes wrong reading one is a line in ``skipped``.
 
     Raises:
         RunError: if ``root`` is not a folder.
@@ -106,6 +106,9 @@ def discover_runs(root: str | os.PathLike) -> RunsFound:
             found.runs.append(load_run(run_dir))
         except (PathError, RunError, OSError) as exc:
             found.skipped.append(f"skipped: {exc}")
+        except Exception as exc:  # a run folder may hold anything; the others still show
+            message = " ".join(str(exc).split())[:300]
+            found.skipped.append(f"skipped: {child}: unreadable ({type(exc).__name__}: {message})")
     return found
 
 
@@ -141,7 +144,7 @@ def runs_table(runs: list[Run]) -> pd.DataFrame:
                 "preset": run.config.name if run.config else "?",
                 "iterations": run.iteration,
                 "of": run.config.train.iterations if run.config else None,
-                "status": run.status,
+                "status": run.status_text,
                 "metric": headline_metric(evals[last]) if last is not None else "",
                 "last mIoU": _score(evals[last]) if last is not None else math.nan,
                 "last at": last,
@@ -174,21 +177,6 @@ def skipped_table(run: Run) -> pd.DataFrame:
         rows.append({"iteration": record.get("iteration"), "what": what,
                      "error": record.get("error", "")})  # fmt: skip
     return pd.DataFrame(rows, columns=["iteration", "what", "error"])
-
-
-def flatten_config(config: Config) -> dict[str, Any]:
-    """The config as dotted keys (``train.lr``), lists kept as lists."""
-    flat: dict[str, Any] = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else key, inner)
-        else:
-            flat[prefix] = value
-
-    walk("", config.to_dict())
-    return flat
 
 
 def config_diff(a: Run, b: Run) -> pd.DataFrame:

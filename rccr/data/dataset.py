@@ -7,12 +7,16 @@ label in train ids with ``IGNORE_INDEX = 255``.
 
 Labels are read from the prepared ``*_labelTrainIds.png`` files when every pair has one
 (``rccr data prepare`` writes them), and otherwise mapped from the raw ids on the fly.
-Either way, a value the format does not know is an error that names the file.
+A raw label modified after its train-id file was written is mapped from the raw file too,
+with a warning to run ``rccr data prepare`` again (which refreshes it), so an edited label
+is never silently read from a stale file. Either way, a value the format does not know is
+an error that names the file.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +48,7 @@ __all__ = [
 LabelSource = Literal["auto", "raw", "train_ids"]
 TRAIN_IDS_SUFFIX = "_labelTrainIds.png"
 _MAX_LISTED = 10
+_MAX_LIST_BYTES = 64 << 20  # a list of every Cityscapes and GTA5 image is about 2 MiB
 
 
 class Sample(NamedTuple):
@@ -156,6 +161,22 @@ def pairs_by_name(image_dir: Path, label_dir: Path, example: str) -> list[Pair]:
     return pairs
 
 
+def _read_list(list_path: Path) -> list[str]:
+    try:
+        with list_path.open("rb") as f:
+            data = f.read(_MAX_LIST_BYTES + 1)
+    except OSError as exc:
+        raise DataError(f"{list_path}: cannot read list file: {exc}") from exc
+    if len(data) > _MAX_LIST_BYTES:
+        raise DataError(f"{list_path}: larger than {_MAX_LIST_BYTES >> 20} MiB; not a list file")
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{list_path}: not a list file (not UTF-8 text at byte {exc.start})"
+        ) from None
+
+
 def select_pairs(pairs: Sequence[Pair], list_file: str | os.PathLike | None) -> list[Pair]:
     """Keep the pairs named in ``list_file`` (one image name per line, in that order).
 
@@ -164,33 +185,48 @@ def select_pairs(pairs: Sequence[Pair], list_file: str | os.PathLike | None) -> 
     Blank lines and lines starting with '#' are skipped.
 
     Raises:
-        DataError: if the list file is missing or names an image that is not there.
+        DataError: if the list file is missing, larger than 64 MiB or not text, names an
+            image that is not there, or names one twice (which would weigh it twice).
     """
     if list_file is None:
         return list(pairs)
     list_path = Path(list_file)
-    try:
-        lines = list_path.read_text().splitlines()
-    except OSError as exc:
-        raise DataError(f"{list_path}: cannot read list file: {exc}") from exc
     by_name = {p.name: p for p in pairs}
-    selected, unknown = [], []
-    for number, line in enumerate(lines, start=1):
+    selected, unknown, repeated = [], [], []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(_read_list(list_path), start=1):
         name = line.strip()
         if not name or name.startswith("#"):
             continue
-        if name in by_name:
-            selected.append(by_name[name])
+        shown = name if len(name) <= 200 else name[:197] + "..."
+        if name not in by_name:
+            unknown.append(f"line {number}: {shown}")
+        elif name in first_line:
+            repeated.append(f"line {number}: {shown} (as line {first_line[name]})")
         else:
-            unknown.append(f"line {number}: {name}")
+            first_line[name] = number
+            selected.append(by_name[name])
     if unknown:
         raise DataError(
             f"{list_path}: {len(unknown)} entries name no image in the dataset:\n"
             + describe_paths(unknown)
         )
+    if repeated:
+        raise DataError(
+            f"{list_path}: {len(repeated)} entries repeat an earlier line:\n"
+            + describe_paths(repeated)
+        )
     if not selected:
         raise DataError(f"{list_path}: list file selects no images")
     return selected
+
+
+def _edited_since(pair: Pair) -> bool:
+    """Whether ``pair``'s raw label was modified after its train-id file was written."""
+    try:
+        return pair.label.stat().st_mtime_ns > pair.train_ids.stat().st_mtime_ns
+    except OSError:  # either is missing: reported as such
+        return False
 
 
 class SegmentationDataset(Dataset[Sample]):
@@ -218,19 +254,38 @@ class SegmentationDataset(Dataset[Sample]):
             raise ValueError(f"labels={labels!r}: expected 'auto', 'raw' or 'train_ids'")
         self.pairs = list(pairs)
         self.transform = transform
+        auto = labels == "auto"
         if labels == "auto":
             labels = "train_ids" if all(p.train_ids.is_file() for p in self.pairs) else "raw"
         self.label_source: LabelSource = labels
         self.label_format = TRAIN_IDS if labels == "train_ids" else label_format
-        missing = [self._label_path(p) for p in self.pairs if not self._label_path(p).is_file()]
+        self._raw_format = label_format
+        # Pairs read from the raw label although prepared: edited since their train ids.
+        check = auto and labels == "train_ids"
+        self._from_raw = {i for i, p in enumerate(self.pairs) if check and _edited_since(p)}
+        expected = [self._label(i)[0] for i in range(len(self.pairs))]
+        missing = [path for path in expected if not path.is_file()]
         if missing:
             raise DataError(
                 f"{len(missing)} label files are missing (expected one per image):\n"
                 + describe_paths(missing)
             )
+        if self._from_raw:
+            stale = [self.pairs[i].label for i in sorted(self._from_raw)]
+            count = "1 raw label is" if len(stale) == 1 else f"{len(stale)} raw labels are"
+            its = "its train-id file" if len(stale) == 1 else "their train-id files"
+            warnings.warn(
+                f"{count} newer than {its} (e.g. {stale[0]}); mapped from the raw file "
+                "instead. Run `rccr data prepare` on the dataset again to refresh them.",
+                stacklevel=3,
+            )
 
-    def _label_path(self, pair: Pair) -> Path:
-        return pair.train_ids if self.label_source == "train_ids" else pair.label
+    def _label(self, index: int) -> tuple[Path, LabelFormat]:
+        """Where pair ``index``'s label is read from, and how its values map to train ids."""
+        pair = self.pairs[index]
+        if self.label_source == "train_ids" and index not in self._from_raw:
+            return pair.train_ids, TRAIN_IDS
+        return pair.label, self._raw_format
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -246,9 +301,9 @@ class SegmentationDataset(Dataset[Sample]):
                 unknown label values.
         """
         pair = self.pairs[index]
-        label_path = self._label_path(pair)
+        label_path, label_format = self._label(index)
         image = read_image(pair.image)
-        label = self.label_format.to_train_ids(read_label(label_path), label_path)
+        label = label_format.to_train_ids(read_label(label_path), label_path)
         if image.shape[:2] != label.shape:
             raise DataError(
                 f"{label_path}: label is {label.shape[1]}x{label.shape[0]} but its image "

@@ -7,7 +7,9 @@
 2. Decode every image and label in full (a truncated file is a problem), check that the
    sizes agree and that every label value is an id the dataset defines.
 3. Map labels to train ids and stage each ``*_labelTrainIds.png`` as a hidden temporary
-   file beside its target; a file whose content would not change is left alone.
+   file beside its target; a file whose content would not change is left alone (only its
+   modification time is brought past its raw label's, which datasets compare to notice a
+   label edited after preparing).
 4. Only if no file had a problem: rename the staged files into place and write
    ``<root>/class_stats.json`` (atomically). Otherwise delete the staged files and raise
    :class:`PrepareError` listing every problem by path, so a failed run leaves nothing
@@ -191,6 +193,14 @@ class PrepareSummary:
         )
 
 
+def _mark_current(pair: Pair) -> None:
+    """Give a train-id file a modification time no earlier than its raw label's: datasets
+    read a raw label modified after its train-id file from the raw file."""
+    raw = pair.label.stat().st_mtime_ns
+    if pair.train_ids.stat().st_mtime_ns < raw:
+        os.utime(pair.train_ids, ns=(raw, raw))
+
+
 def _remove_stale_stages(pairs: list[Pair]) -> None:
     """Delete staged files left by an earlier run that was killed before it finished."""
     for folder in {p.train_ids.parent for p in pairs}:
@@ -250,6 +260,7 @@ def prepare_dataset(
     for c in checked:
         if c.staged is not None:
             os.replace(c.staged, c.pair.train_ids)
+        _mark_current(c.pair)
     images = {c.pair.name: dataclasses.asdict(c.stats) for c in checked if c.stats is not None}
     totals = np.zeros(NUM_CLASSES, dtype=np.int64)
     for entry in images.values():

@@ -4,9 +4,14 @@ A checkpoint is written atomically by ``RunWriter.save_checkpoint`` (temporary f
 rename), so a crash can leave a stray temporary file but never a partial
 ``iter_<N>.pt``. It holds only tensors and plain containers, so it loads with
 ``torch.load(weights_only=True)``: student weights, optimiser state, torch's RNG state,
-the iteration and the resolved config; in the DACS and RCCR modes also the teacher, the
-projection heads, the memory bank and the method's random generator (under DDP, each
-rank's); with fp16 precision also the gradient scaler.
+the iteration, the resolved config and the metrics.jsonl record of its iteration so far
+(the loss terms: the evaluation and the record are written after the checkpoint, so a
+resume can complete them); in the DACS and RCCR modes also the teacher, the projection
+heads, the memory bank and the method's random generator (under DDP, each rank's); with
+fp16 precision also the gradient scaler.
+
+A resume continues a checkpoint only under the config it was written with
+(:func:`require_config`).
 """
 
 from __future__ import annotations
@@ -18,11 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from rccr.config import Config, ConfigError, config_from_dict, describe_differences
 from rccr.runs import RunError, iteration_files, load_checkpoint
 from rccr.training.distributed import World, all_gather_rows
 from rccr.training.method_parts import MethodParts
 
-__all__ = ["capture", "latest_checkpoint", "restore"]
+__all__ = ["capture", "latest_checkpoint", "require_config", "restore"]
 
 
 def capture(
@@ -89,6 +95,27 @@ def restore(
         raise RunError(f"checkpoint at iteration {state.get('iteration')} does not fit this "
                        f"run: {exc}") from exc  # fmt: skip
     return int(state["iteration"])
+
+
+def require_config(state: dict[str, Any], config: Config, run_dir: str | os.PathLike) -> None:
+    """Refuse to continue a checkpoint under another config than its own (config.yaml
+    edited by hand, or another trainer's checkpoints in the folder).
+
+    Raises:
+        RunError: naming the checkpoint and the differing keys, with both values.
+    """
+    path = Path(run_dir) / "checkpoints" / f"iter_{state['iteration']}.pt"
+    try:
+        written = config_from_dict(state["config"])
+    except (KeyError, TypeError, ConfigError) as exc:
+        raise RunError(f"{path}: holds no readable config ({exc}); cannot check it fits "
+                       "this run") from exc  # fmt: skip
+    if written != config:
+        keys = describe_differences(written, config, "the checkpoint", "config.yaml")
+        raise RunError(
+            f"{path}: written under another config than {Path(run_dir) / 'config.yaml'}: "
+            f"{keys}; restore config.yaml, or choose another output folder"
+        )
 
 
 def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Any] | None, list[str]]:

@@ -3,7 +3,9 @@
 ``torchrun --nproc_per_node=N -m rccr train ...`` starts N copies of the trainer and sets
 ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; :func:`init_world` reads them and joins the
 process group (NCCL on CUDA, gloo on CPU). A plain ``rccr train`` is a world of one, and
-every function here is then a no-op, so the single-process path is unchanged.
+every function here is then a no-op, so the single-process path is unchanged; one that
+finds ``WORLD_SIZE`` left in its environment without torchrun stops with an error rather
+than wait for peers that will never come.
 
 What DDP itself does not cover, and this module provides:
 
@@ -78,9 +80,18 @@ def init_world(device_type: str) -> World:
         device_type: "cuda" (NCCL backend, one GPU per local rank) or "cpu" (gloo).
 
     Raises:
-        RuntimeError: if torchrun asks for CUDA ranks beyond this node's GPUs.
+        RuntimeError: if torchrun asks for CUDA ranks beyond this node's GPUs, or
+            ``WORLD_SIZE`` asks for several processes without torchrun (which sets
+            ``TORCHELASTIC_RUN_ID``) having started them.
     """
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    text = os.environ.get("WORLD_SIZE", "1")
+    size = int(text) if text.strip().isdigit() else -1
+    if size == -1 or (size > 1 and "TORCHELASTIC_RUN_ID" not in os.environ):
+        raise RuntimeError(
+            f"WORLD_SIZE={text[:50]!r} is set, but this process was not started by torchrun, "
+            "so no other process will join it: unset WORLD_SIZE, RANK and MASTER_ADDR to "
+            "train in one process, or start it with torchrun --nproc_per_node=N -m rccr train"
+        )
     if size <= 1:
         return World()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

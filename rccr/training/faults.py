@@ -105,6 +105,8 @@ class Faults:
         self.skip_bad = config.data.skip_bad
         self.nan_retries = config.train.nan_retries
         self.run_dir = Path(run_dir)
+        # A malformed record is left out here, and dropped (with a warning) when rank 0
+        # truncates the logs (``RunWriter.truncate_metrics``).
         records = [r for r in read_skipped(self.run_dir) if r["iteration"] <= iteration]
         # The iteration of each record, so that a roll-back can drop the later ones.
         self._samples = [int(r["iteration"]) for r in records if r.get("kind") == "sample"]

@@ -9,15 +9,23 @@ newest checkpoint if the run directory already holds this run, and then repeats
    RCCR), which returns the loss and its terms; stop with the term's name if any term is
    NaN or infinite (or, with ``train.nan_retries``, roll back to the last checkpoint past
    the batch: ``faults``); backpropagate, take an SGD step and the teacher's EMA step;
-2. ``_log``: append the mean loss terms, lr and timing to metrics.jsonl, and evaluate on
-   target val, on their schedules;
+2. ``_losses``: the mean loss terms, lr and timing since the last record, on the log
+   schedule;
 3. ``_stop_reason``: whether a signal (or ``until``) asks to stop, agreed across ranks;
-4. ``_save``: a checkpoint on its schedule, at the end, or before stopping.
+4. ``_save``: a checkpoint on its schedule, at the end, or before stopping;
+5. ``_log``: evaluate on target val on its schedule, then append the iteration's record to
+   metrics.jsonl and update status.json (the heartbeat a reader tells a dead run by).
 
-Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and returns; calling
-``train`` again with the same config continues bit for bit (on CPU), also after a kill.
-An unreadable sample stops the run naming the file, or with ``data.skip_bad`` is skipped
-and logged (``rccr.training.faults``).
+The checkpoint comes before the evaluation, so a failed or slow evaluation never costs it;
+it carries the iteration's loss terms, so a resume from it completes whatever of steps 4
+and 5 did not happen (the snapshot, the evaluation, the record).
+
+One trainer writes a run directory at a time (``rccr.runs.RunLock``, held from the
+resume until the run ends). Ctrl-C or SIGTERM finishes the current step, saves a
+checkpoint and returns; calling ``train`` again with the same config continues bit for bit
+(on CPU), also after a kill, and refuses a folder whose checkpoint was written under
+another config. An unreadable sample stops the run naming the file, or with
+``data.skip_bad`` is skipped and logged (``rccr.training.faults``).
 
 The forward passes run under the configured precision (``rccr.training.precision``). Launched
 by ``torchrun``, every process runs this same loop on its shard of each batch with the
@@ -27,6 +35,7 @@ writes the run directory and evaluates.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -41,11 +50,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rccr.build import build_datasets, build_model
-from rccr.config import Config
+from rccr.config import Config, describe_differences
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluation import EvalResult, evaluate
-from rccr.runs import Run, RunError, RunWriter, load_run, same_run
+from rccr.runs import Run, RunError, RunLock, RunWriter, load_run, saved_config
 from rccr.training import checkpoint, distributed
 from rccr.training.data_stream import DataStream
 from rccr.training.faults import Faults, TrainingError, require_finite
@@ -72,7 +81,10 @@ def _to(batch: Sample, device: torch.device, channels_last: bool) -> Sample:
 
 
 class Trainer:
-    """Builds everything a run needs from its config.
+    """Builds everything a run needs from its config, and holds its run directory.
+
+    From construction until :meth:`run` ends (or :meth:`close`), this trainer alone may
+    write ``out`` (``rccr.runs.RunLock``; rank 0 holds it under DDP).
 
     Args:
         config: the resolved config.
@@ -80,19 +92,16 @@ class Trainer:
 
     Raises:
         ConfigError: if a ResNet-50/101 is to train without ``model.pretrained`` given.
-        RunError: if ``out`` holds a different run (its config.yaml differs), or its newest
-            checkpoint does not fit this run.
+        RunError: if another trainer holds ``out`` (naming its PID and host); if ``out``
+            holds a different run (its config.yaml differs, or it has checkpoints but no
+            config.yaml); or if its newest checkpoint was written under another config
+            (naming the keys) or does not fit this run.
     """
 
     def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
         config.model.require_weights()  # before anything is read: a ResNet-101 needs them
         self.config = config
         self.out = Path(out) if out is not None else Path("runs") / config.name
-        if not same_run(self.out, config):
-            raise RunError(
-                f"{self.out}: holds a run with a different config ({self.out / 'config.yaml'}); "
-                "choose another output folder or delete it"
-            )
         # Datasets first: a wrong path fails before a large model is built.
         self.source_set, self.target_set, self.val_set = build_datasets(config.data)
         train_cfg = config.train
@@ -120,14 +129,71 @@ class Trainer:
         self.lr = train_cfg.lr * scale
         self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
         self.iteration = 0
+        if self.world.is_main:  # else a bad file would stop the run at its first evaluation
+            require_readable(self.val_set)
+        self._lock = self._hold()  # from here on, no other trainer writes self.out
+        try:
+            self._owed = self._resume()
+            self.faults = Faults(config, self.out, self.iteration)
+            self.model, self.parts = self._wrap()
+        except BaseException:
+            self.close()
+            raise
+
+    def _hold(self) -> RunLock | None:
+        """Rank 0 locks the run directory; every rank learns whether it could.
+
+        Raises:
+            RunError: on every rank, naming the trainer that holds the folder.
+        """
+        lock, refusal = None, None
+        if self.world.is_main:
+            try:
+                lock = RunLock(self.out)
+            except (RunError, OSError) as exc:
+                refusal = str(exc) if isinstance(exc, RunError) else f"{self.out}: {exc}"
+        refusal = distributed.all_gather_objects([refusal])[0]
+        if refusal is not None:
+            raise RunError(refusal)
+        return lock
+
+    def _resume(self) -> dict[str, float] | None:
+        """Continue from the newest checkpoint that loads, if the folder holds this run.
+
+        Returns:
+            The loss terms of the checkpoint's iteration still owed to metrics.jsonl, if
+            the checkpoint carries them (the resume completes that iteration), else None.
+
+        Raises:
+            RunError: if the folder holds another config, or checkpoints without a
+                config.yaml, or the newest checkpoint was written under another config or
+                does not fit.
+        """
+        saved = saved_config(self.out)
+        if saved is not None and saved != self.config:
+            path = str(self.out / "config.yaml")
+            keys = describe_differences(saved, self.config, path, "this config")
+            raise RunError(
+                f"{self.out}: holds a run with a different config ({keys}); "
+                "choose another output folder or delete it"
+            )
         state, self.problems = checkpoint.latest_checkpoint(self.out)
         for problem in self.problems:  # newer checkpoints that did not load: say so
-            warnings.warn(f"skipped on resume: {problem}", stacklevel=2)
-        if state is not None:
-            self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
-                                                self.precision.scaler, self.world)  # fmt: skip
-        self.faults = Faults(config, self.out, self.iteration)
-        self.model, self.parts = self._wrap()
+            warnings.warn(f"skipped on resume: {problem}", stacklevel=3)
+        self._resumed = state is not None
+        if state is None:
+            return None
+        checkpoint.require_config(state, self.config, self.out)
+        self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
+                                            self.precision.scaler, self.world)  # fmt: skip
+        owed = state.get("log_record")
+        return dict(owed) if isinstance(owed, dict) else None
+
+    def close(self) -> None:
+        """Release the run directory to other trainers (done when a run ends)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def _wrap(self) -> tuple[nn.Module, MethodParts | None]:
         """The student and the method's parts as the step uses them: under DDP the student
@@ -210,8 +276,13 @@ class Trainer:
         return checkpoint.capture(self.student, self.optimizer, config, self.method,
                                   self.precision.scaler)  # fmt: skip
 
-    def _save(self, writer: RunWriter | None) -> None:
-        """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE."""
+    def _save(self, writer: RunWriter | None, record: dict[str, float]) -> None:
+        """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE.
+
+        The checkpoint carries ``record``, this iteration's loss terms, without timing (so
+        two runs' checkpoints stay identical): what a resume still owes metrics.jsonl if the
+        process ends before the record is written.
+        """
         networks: dict[str, nn.Module | None] = {"student": self.student}
         if self.method is not None:
             for name in ("teacher", "student_head", "teacher_head"):
@@ -220,7 +291,11 @@ class Trainer:
         state = self._state()
         if writer is None:
             return
+        state["log_record"] = {k: v for k, v in record.items() if k != "sec_per_iter"}
         writer.save_checkpoint(self.iteration, state)
+        self._save_features(writer)
+
+    def _save_features(self, writer: RunWriter) -> None:
         if self.method is not None and self.method.bank is not None:
             writer.save_features(self.iteration, self.method.bank.snapshot())
 
@@ -271,17 +346,17 @@ class Trainer:
             on_log: called with each record as it is appended to metrics.jsonl (rank 0).
         """
         cfg = self.config.train
-        writer = self._start()
-        source, target = self._streams()
         meter = _LossMeter()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
-                   disable=not progress or writer is None, unit="it")  # fmt: skip
-        self.student.train()
-        reason = None
+                   disable=not progress or not self.world.is_main, unit="it")  # fmt: skip
+        reason, writer = None, None
         try:
+            writer = self._start(on_log)
+            source, target = self._streams()
+            self.student.train()
             with stop_requests() as signalled:
                 if cfg.nan_retries and self.iteration == 0:
-                    self._save(writer)  # the state a roll-back before any checkpoint returns to
+                    self._save(writer, {})  # the state a roll-back before any checkpoint returns to
                 while self.iteration < cfg.iterations and reason is None:
                     try:
                         meter.add(self._train_step(source, target))
@@ -292,56 +367,100 @@ class Trainer:
                         continue
                     self.faults.commit(self.iteration, writer)
                     bar.update()
-                    self._log(meter, bar, writer, on_log)
+                    record = self._losses(meter, bar)
                     reason = self._stop_reason(signalled(), until)
                     done = self.iteration == cfg.iterations
                     if _due(self.iteration, cfg.checkpoint_every) or done or reason:
-                        self._save(writer)
+                        self._save(writer, record)
+                    self._log(record, writer, on_log)
         except BaseException:
             if writer is not None:
-                writer.set_status("interrupted", self.iteration)
+                # On a full disk this fails too; the error that stopped the run is the one
+                # to report, and the last heartbeat's PID tells readers the run is gone.
+                with contextlib.suppress(OSError):
+                    writer.set_status("interrupted", self.iteration)
+            self.close()
             raise
         finally:
             bar.close()
         return self._finish(writer, reason)
 
-    def _start(self) -> RunWriter | None:
-        """Check the validation files, and (rank 0) open the run directory for writing."""
-        if not self.world.is_main:
-            return None
-        require_readable(self.val_set)  # else a bad file would stop the run at its first eval
-        writer = RunWriter(self.out)
-        writer.write_config(self.config)
-        writer.truncate_metrics(self.iteration)
-        writer.remove_temporaries()  # left by a writer killed mid-write
-        writer.set_status("running", self.iteration)
-        self._announce()
+    def _start(self, on_log: Callable[[dict[str, Any]], None] | None) -> RunWriter | None:
+        """(Rank 0) open the run directory for writing, and complete the iteration the run
+        resumes at."""
+        if self.world.is_main and self._lock is None:
+            raise RunError(f"{self.out}: this trainer has finished; make a new one to resume")
+        writer = None
+        if self.world.is_main:
+            writer = RunWriter(self.out)
+            writer.write_config(self.config)
+            for problem in writer.truncate_metrics(self.iteration):
+                warnings.warn(f"dropped on resume: {problem}", stacklevel=3)
+            writer.remove_temporaries()  # left by a writer killed mid-write
+            writer.set_status("running", self.iteration, iterations=self.config.train.iterations)
+            self._announce()
+        self._beat = (time.time(), self.iteration)
+        self._complete(writer, on_log)
         return writer
 
-    def _log(
-        self,
-        meter: _LossMeter,
-        bar: tqdm,
-        writer: RunWriter | None,
-        on_log: Callable[[dict[str, Any]], None] | None,
+    def _complete(
+        self, writer: RunWriter | None, on_log: Callable[[dict[str, Any]], None] | None
     ) -> None:
-        """The mean loss terms, lr and skips on the log schedule, and the target-val score
-        on the evaluation schedule, as one metrics.jsonl record."""
+        """Write what the checkpoint the run resumes from still owes: its bank snapshot, and
+        its evaluation and metrics.jsonl record (a kill or a full disk came between them)."""
+        owed = None
+        if writer is not None and self._resumed:
+            if not (self.out / "features" / f"iter_{self.iteration}.npz").exists():
+                self._save_features(writer)
+            if self._owed is not None and not writer.logged(self.iteration):
+                owed = self._owed
+        owed = distributed.all_gather_objects([owed])[0]  # every rank evaluates together
+        if owed is not None and self.iteration > 0:
+            self._log(owed, writer, on_log)
+        self._owed = None
+
+    def _losses(self, meter: _LossMeter, bar: tqdm) -> dict[str, float]:
+        """The mean loss terms, lr, timing and skips since the last record, on the log
+        schedule (empty otherwise)."""
         cfg = self.config.train
         done = self.iteration == cfg.iterations
-        record: dict[str, Any] = {}
+        record: dict[str, float] = {}
         if self.iteration % cfg.log_every == 0 or done:
             record |= meter.flush() | {"lr": self._lr_at(self.iteration - 1)}
             record |= self.faults.metrics()
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith("loss")},
                             refresh=False)  # fmt: skip
+        return record
+
+    def _log(
+        self,
+        record: dict[str, float],
+        writer: RunWriter | None,
+        on_log: Callable[[dict[str, Any]], None] | None,
+    ) -> None:
+        """The target-val score on the evaluation schedule, then ``record`` with it as one
+        metrics.jsonl record, and the heartbeat in status.json."""
+        cfg = self.config.train
+        done = self.iteration == cfg.iterations
+        record = dict(record)
         if _due(self.iteration, cfg.eval_every) or done:
             record |= self._evaluate(writer)
         if record and writer is not None:
-            record = {"iteration": self.iteration, "time": time.time(), **record}
-            writer.log(record)
+            line = {"iteration": self.iteration, "time": time.time(), **record}
+            writer.log(line)
+            self._heartbeat(writer)
             if on_log is not None:
-                on_log(record)
+                on_log(line)
+
+    def _heartbeat(self, writer: RunWriter) -> None:
+        """status.json: running at this iteration, with the log interval's duration and ETA."""
+        now, iterations = time.time(), self.config.train.iterations
+        then, start = self._beat
+        interval = now - then
+        per_step = interval / max(self.iteration - start, 1)
+        writer.set_status("running", self.iteration, iterations=iterations, interval_s=interval,
+                          eta_s=per_step * (iterations - self.iteration))  # fmt: skip
+        self._beat = (now, self.iteration)
 
     def _stop_reason(self, signalled: str | None, until: int | None) -> str | None:
         """Why to stop after this step (a signal, or ``until``), agreed across ranks."""
@@ -349,12 +468,17 @@ class Trainer:
         return agreed_stop(signalled or ("stopped" if early else None), self.world, self.device)
 
     def _finish(self, writer: RunWriter | None, reason: str | None) -> Run:
-        """Record how the run ended, and read it back once every rank is done."""
-        if writer is not None:
-            writer.set_status("interrupted" if reason else "finished", self.iteration)
-            if reason is not None:
-                print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
-        distributed.barrier()  # the run directory is complete before any rank reads it
+        """Record how the run ended, release the folder, and read it back once every rank
+        is done."""
+        try:
+            if writer is not None:
+                writer.set_status("interrupted" if reason else "finished", self.iteration,
+                                  iterations=self.config.train.iterations)  # fmt: skip
+                if reason is not None:
+                    print(f"{reason}: saved a checkpoint at iteration {self.iteration}")
+            distributed.barrier()  # the run directory is complete before any rank reads it
+        finally:
+            self.close()
         return load_run(self.out)
 
     def _roll_back(self, error: TrainingError, writer: RunWriter | None) -> None:
@@ -367,10 +491,17 @@ class Trainer:
                           "that batch", stacklevel=3)  # fmt: skip
 
     def _evaluate(self, writer: RunWriter | None) -> dict[str, float]:
-        """Rank 0 evaluates and saves the result; the other ranks wait for it."""
+        """Rank 0 evaluates and saves the result; the other ranks wait for it.
+
+        The evaluation leaves torch's random state as it found it (its DataLoader draws a
+        seed): it runs after the checkpoint, and a run resumed from that checkpoint must
+        continue from the same state.
+        """
         record = {}
         if writer is not None:
-            result = self.evaluate(progress=False)
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                result = self.evaluate(progress=False)
             writer.save_eval(self.iteration, result)
             record = {f"val/{k}": v for k, v in result.miou.items()}
         distributed.barrier()

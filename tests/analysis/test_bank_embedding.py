@@ -161,3 +161,105 @@ def test_embed_bank__large_banks_are_sampled(tmp_path: Path, max_points: int) ->
     assert (np.diff(embedding.rows) > 0).all()
     np.testing.assert_array_equal(embedding.labels, snapshot.labels[embedding.rows])
     np.testing.assert_array_equal(embedding.domain, snapshot.domain[embedding.rows])
+
+
+def _npz(path: Path, compressed: bool = False, **arrays: object) -> Path:
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)  # type: ignore[operator]
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _declaring(path: Path, shape: tuple[int, ...]) -> Path:
+    """An npz whose features.npy header declares ``shape`` float32 but holds no data."""
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape}
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("features.npy", header.getvalue())
+        for name in ("labels", "domain", "step"):
+            member = io.BytesIO()
+            np.save(member, np.zeros(shape[0] if shape[0] < 10 else 1, np.int64))
+            archive.writestr(f"{name}.npy", member.getvalue())
+    return path
+
+
+def test_load_bank_snapshot__declared_size_over_the_bound_is_refused_unread(
+    tmp_path: Path,
+) -> None:
+    path = _declaring(tmp_path / "iter_1.npz", (10_000_000, 1000))  # 37 GiB declared
+    with pytest.raises(RunError, match=r"iter_1\.npz: declares 37\.3 GiB of arrays; a bank"):
+        load_bank_snapshot(path)
+
+
+def test_load_bank_snapshot__compressed_bomb_is_refused_unexpanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rccr.analysis import bank_embedding
+
+    monkeypatch.setattr(bank_embedding, "MAX_SNAPSHOT_BYTES", 1 << 20)
+    zeros = np.zeros((4096, 128), np.float32)  # 2 MiB of zeros: a few KiB compressed
+    path = _npz(tmp_path / "iter_1.npz", compressed=True, features=zeros,
+                labels=np.zeros(4096, np.int64), domain=np.zeros(4096, np.int8),
+                step=np.zeros(4096, np.int64))  # fmt: skip
+    assert path.stat().st_size < 100_000
+    with pytest.raises(RunError, match=r"iter_1\.npz: declares 2\.\d MiB of arrays; a bank"):
+        load_bank_snapshot(path)
+
+
+@pytest.mark.parametrize(
+    ("arrays", "says"),
+    [
+        (_arrays(labels=np.array(["car", "bus", "car", "sky"])), "labels must be integers"),
+        (_arrays(domain=np.zeros(4, np.float32)), "domain must be integers"),
+        (_arrays(step=np.array([b"a", b"b", b"c", b"d"])), "step must be integers"),
+        (_arrays(features=np.zeros((4, 0), np.float16)), "at least one column"),
+        (_arrays(features=np.full((4, 3), 3e38, np.float32)), "values up to 3e\\+38"),
+        (_arrays(features=np.ones((4, 3), np.complex64)), "features must be floating point"),
+        (_arrays(features=np.array([["a", "b", "c"]] * 4)), "features must be floating point"),
+    ],
+    ids=["string labels", "float domain", "bytes step", "zero width", "huge", "complex", "text"],
+)
+def test_load_bank_snapshot__wrong_types_and_values_are_named(
+    tmp_path: Path, arrays: dict, says: str
+) -> None:
+    path = _npz(tmp_path / "iter_1.npz", **arrays)
+    with pytest.raises(RunError, match=says) as info:
+        load_bank_snapshot(path)
+    assert str(info.value).startswith(str(path)) and len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("spread", [0.0, 1e-30, 1e-8], ids=["identical", "1e-30", "1e-8"])
+def test_embed_bank__degenerate_snapshot_is_refused_before_tsne(
+    tmp_path: Path, spread: float
+) -> None:
+    """A collapsed head writes (nearly) identical rows: t-SNE would give NaN, or (from 5000
+    rows) crash the process. The snapshot is refused with a message instead."""
+    n = 1200
+    noise = np.random.default_rng(0).normal(size=(n, 16))
+    features = (np.full((n, 16), 0.25) + spread * noise).astype(np.float32)
+    path = _npz(tmp_path / "iter_1.npz", features=features, labels=np.arange(n) % 19,
+                domain=np.arange(n) % 2, step=np.zeros(n, np.int64))  # fmt: skip
+    with pytest.raises(RunError, match=r"iter_1\.npz: .*identical"):
+        embed_bank(path, tmp_path / "cache", FAST)
+    assert not (tmp_path / "cache").exists()  # nothing was computed or cached
+
+
+def test_embed_bank__a_few_distinct_rows_among_many_map(tmp_path: Path) -> None:
+    n = 300
+    features = np.zeros((n, 16), np.float32)
+    features[:3] = np.eye(16, dtype=np.float32)[:3]
+    path = _npz(tmp_path / "iter_1.npz", features=features, labels=np.arange(n) % 19,
+                domain=np.arange(n) % 2, step=np.zeros(n, np.int64))  # fmt: skip
+    assert np.isfinite(embed_bank(path, tmp_path / "cache", FAST).points).all()
+
+
+def test_load_bank_snapshot__not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "iter_1.npz")  # reading it would wait for a writer
+    with pytest.raises(RunError, match="not a regular file"):
+        load_bank_snapshot(tmp_path / "iter_1.npz")

@@ -28,7 +28,7 @@ from rccr.analysis.results import (
 from rccr.config import Config, load_config
 from rccr.data.labels import CLASS_NAMES, NUM_CLASSES
 from rccr.evaluation import EvalResult
-from rccr.runs import Run, RunError, RunWriter
+from rccr.runs import Run, RunError, RunWriter, load_run
 
 
 def _result(seed: int, subsets: tuple[str, ...] = ("mIoU19",)) -> EvalResult:
@@ -115,6 +115,58 @@ def test_discover_runs__reads_runs_and_says_what_it_skipped(tmp_path: Path) -> N
     assert any("notes" in line and "not a run directory" in line for line in found.skipped)
     assert any("escaped" in line and "outside" in line for line in found.skipped)
     assert any("iter_5.pt" in line and "outside" in line for line in found.skipped)
+
+
+BROKEN_FILES = {
+    "status.json": '{"state": "running", "iteration": 1e400}',
+    "config.yaml": b"name: \xff\xfe\n",
+    "metrics.jsonl": b"\xff\xfe\n",
+    "skipped.jsonl": '{"iteration": "3", "kind": "batch"}\n',
+    "eval/iter_10.json": "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_FILES))
+def test_discover_runs__a_broken_file_is_a_problem_of_a_listed_run(
+    tmp_path: Path, name: str
+) -> None:
+    _write_run(tmp_path / "good")
+    _write_run(tmp_path / "broken")
+    content = BROKEN_FILES[name]
+    (tmp_path / "broken" / name).write_bytes(content if isinstance(content, bytes) else
+                                             content.encode())  # fmt: skip
+    found = discover_runs(tmp_path)
+    assert [run.name for run in found.runs] == ["broken", "good"] and found.skipped == []
+    assert any(name in problem for problem in found.by_name()["broken"].problems)
+    assert runs_table(found.runs)["problems"].tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("error", [MemoryError, RecursionError, OverflowError, KeyError, TypeError])
+def test_discover_runs__never_raises_for_a_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    from rccr.analysis import results
+
+    _write_run(tmp_path / "a")
+    _write_run(tmp_path / "b")
+
+    def load(path: Path) -> Run:
+        if path.name == "a":
+            raise error("something no reader foresaw")
+        return load_run(path)
+
+    monkeypatch.setattr(results, "load_run", load)
+    found = discover_runs(tmp_path)
+    assert [run.name for run in found.runs] == ["b"]
+    assert len(found.skipped) == 1 and "something no reader foresaw" in found.skipped[0]
+    assert found.skipped[0].startswith(f"skipped: {tmp_path / 'a'}: unreadable ({error.__name__}")
+
+
+def test_runs_table__a_stale_run_says_when_it_was_last_seen() -> None:
+    import time
+
+    run = Run(path=Path("/runs/x"), status="stale", updated=time.time() - 7300)
+    assert runs_table([run])["status"].tolist() == ["stale (last seen 2 h ago)"]
 
 
 def test_discover_runs__missing_root_is_an_error(tmp_path: Path) -> None:

@@ -300,3 +300,17 @@ def test_report__wall_time_is_the_union_of_invocations(
 def load_config_yaml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text())
     return data
+
+
+@pytest.mark.parametrize(("status", "says"), [(3, "stopped before the end"), (2, "FAILED")])
+def test_train_in_subprocesses__tells_interrupted_from_failed(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, status: int, says: str
+) -> None:
+    """``rccr train`` exits 3 when a signal stopped it after a checkpoint: not a failure."""
+    import sys
+
+    job = bench.plan("toy", ["source_only"], [0], _overrides(toy), tmp_path / "runs")[0]
+    monkeypatch.setattr(bench, "_command", lambda preset, job: [
+        sys.executable, "-c", f"print('stopped'); raise SystemExit({status})"])  # fmt: skip
+    assert bench.train_in_subprocesses("toy", [job], 1, tmp_path / "logs") == 1
+    assert says in capsys.readouterr().out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from rccr.config import load_config
@@ -23,6 +24,9 @@ from rccr.training import train
 
 RUNS = ("rccr", "dacs")
 MARKER = "payload-ran"  # created in a broken root if a checkpoint's pickled code ran
+MARKUP = "![img](http://127.0.0.1:9/p.png) [link](http://127.0.0.1:9/) **bold** <b>tag</b>"
+MARKUP_RUN = "[link](x) **bold** _it_ `code"  # a folder name: no "/"
+SECRET = "TOP-SECRET-LINE"  # the content of a file outside the roots a run may name
 
 
 class _Payload:
@@ -115,6 +119,42 @@ def _break(root: Path, kind: str, good: Path, outside: Path) -> None:
         toy = str(good.parent / "toy")
         config = run / "config.yaml"
         config.write_text(config.read_text().replace(toy, f"{toy}-gone"))
+    elif kind == "list_outside":  # a run's config naming a file outside every root it may read
+        secret = outside.parent / "secret.txt"
+        secret.write_text(f"{SECRET}\n")
+        config = run / "config.yaml"
+        config.write_text(config.read_text().replace("val_list: null", f"val_list: {secret}"))
+    elif kind == "huge_image":  # an image (and label) past the dashboard's pixel budget
+        toy = root.parent / "toy-huge"
+        shutil.copytree(good.parent / "toy" / "cityscapes", toy)
+        image = sorted((toy / "leftImg8bit" / "val").rglob("*.png"))[0]
+        label = (
+            toy
+            / "gtFine"
+            / "val"
+            / image.parent.name
+            / image.name.replace("leftImg8bit", "gtFine_labelIds")
+        )
+        Image.new("RGB", (4200, 4100)).save(image)
+        Image.new("L", (4200, 4100), 7).save(label)
+        config = run / "config.yaml"
+        text = config.read_text().replace(str(good.parent / "toy" / "cityscapes"), str(toy))
+        config.write_text(text)
+    elif kind == "huge_val_size":  # one image would cost gigabytes at this size
+        config = run / "config.yaml"
+        config.write_text(config.read_text().replace("val_size:\n  - 128\n  - 64",
+                                                     "val_size:\n  - 16000\n  - 8000"))  # fmt: skip
+    elif kind == "hostile":  # files no trainer writes: huge numbers, bad bytes, deep nesting
+        (run / "status.json").write_text('{"state": "running", "iteration": 1e400}')
+        (run / "skipped.jsonl").write_bytes(b"\xff\xfe\n")
+        (root / "dacs" / "config.yaml").write_bytes(b"name: \xff\n")
+        (root / "dacs" / "metrics.jsonl").write_text("[" * 100_000 + "\n")
+        (root / "dacs" / "eval" / "iter_2.json").write_text('{"a": ' * 100_000)
+    elif kind == "markup":  # names and file contents that look like Markdown
+        (root / MARKUP_RUN).mkdir()
+        shutil.copy(run / "config.yaml", root / MARKUP_RUN / "config.yaml")
+        (root / MARKUP_RUN / "metrics.jsonl").write_text(f'{{"iteration": "{MARKUP}"}}\n')
+        (root / "dacs" / "status.json").write_text(json.dumps({"state": MARKUP}))
     if kind == "empty_root":
         for child in root.iterdir():
             shutil.rmtree(child)

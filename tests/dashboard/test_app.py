@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,20 +29,43 @@ BROKEN = (
     "not_a_run",
     "link_outside",
     "data_gone",
+    "hostile",
 )
 MARKER = "payload-ran"  # what conftest's malicious checkpoint would create
+# What conftest writes into broken roots "markup" and "list_outside":
+MARKUP = "![img](http://127.0.0.1:9/p.png) [link](http://127.0.0.1:9/) **bold** <b>tag</b>"
+MARKUP_RUN = "[link](x) **bold** _it_ `code"
+SECRET = "TOP-SECRET-LINE"
+
+
+MARKDOWN = ("error", "warning", "info", "success", "title", "header", "subheader", "caption",
+            "markdown")  # fmt: skip
+
+
+def _markdown(app: AppTest) -> list[str]:
+    """Every text the page renders as Markdown: messages, headings, captions, markdown,
+    expander labels."""
+    bodies = [str(element.value) for kind in MARKDOWN for element in getattr(app, kind)]
+    return bodies + [element.label for element in app.expander]
+
+
+def _seen(body: str) -> str:
+    """Markdown as a reader sees it: backslash escapes and zero-width spaces removed."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", body).replace("\u200b", "")
 
 
 def _text(app: AppTest) -> str:
     """Everything a reader sees as text: messages, headings, captions, metrics, markdown."""
-    parts: list[str] = []
-    for kind in ("error", "warning", "info", "success", "title", "header", "subheader"):
-        parts += [str(element.value) for element in getattr(app, kind)]
-    parts += [str(element.value) for element in app.caption]
-    parts += [str(element.value) for element in app.markdown]
+    parts = [_seen(body) for body in _markdown(app)]
     parts += [f"{m.label}: {m.value}" for m in app.metric]
-    parts += [label for element in app.expander for label in [element.label]]
     return "\n".join(parts)
+
+
+def _html(app: AppTest) -> str:
+    """The page's Markdown rendered by a CommonMark renderer (as Streamlit's does)."""
+    markdown_it = pytest.importorskip("markdown_it")
+    renderer = markdown_it.MarkdownIt("commonmark")
+    return "\n".join(renderer.render(body) for body in _markdown(app))
 
 
 def _charts(app: AppTest) -> list[dict]:
@@ -110,7 +134,7 @@ def test_runs__lists_what_training_skipped(broken_root: BrokenRoot, open_page: O
     skipped = next(d.value for d in _clean(app).dataframe if "what" in d.value.columns)
     assert skipped["what"].tolist() == ["sample source 00003.png", "batch 2"]
     assert skipped["iteration"].tolist() == [1, 3] and "truncated PNG" in skipped["error"][0]
-    assert any("skipped.jsonl: 2 skipped" in e.label for e in app.expander)
+    assert any("skipped.jsonl: 2 skipped" in _seen(e.label) for e in app.expander)
 
 
 def test_iou__runs_checkpoint_and_heatmap_controls(runs_root: Path, open_page: OpenPage) -> None:
@@ -183,7 +207,7 @@ def test_app__unsafe_run_in_the_url_is_refused(
     runs_root: Path, open_page: OpenPage, page: str, value: str, says: str
 ) -> None:
     app = _clean(open_page(runs_root, page, run=value))
-    assert any("refused" in e.value and says in e.value for e in app.error), _text(app)
+    assert any("refused" in _seen(e.value) and says in _seen(e.value) for e in app.error)
     assert app.title  # the page still shows, with its default run
 
 
@@ -192,12 +216,12 @@ def test_app__absolute_path_to_a_real_run_is_refused(
     runs_root: Path, open_page: OpenPage, page: str
 ) -> None:
     app = _clean(open_page(runs_root, page, run=str(runs_root / "rccr")))
-    assert any("absolute paths are refused" in e.value for e in app.error)
+    assert any("absolute paths are refused" in _seen(e.value) for e in app.error)
 
 
 def test_app__unknown_run_in_the_url_is_named(runs_root: Path, open_page: OpenPage) -> None:
     app = _clean(open_page(runs_root, "iou", run="nope"))
-    assert any("no run named 'nope'" in w.value for w in app.warning)
+    assert any("no run named 'nope'" in _seen(w.value) for w in app.warning)
 
 
 @pytest.mark.parametrize(
@@ -240,6 +264,11 @@ EXPECT: dict[str, dict[str, str]] = {
     "not_a_run": dict.fromkeys(PAGES, "not a run directory"),
     "link_outside": dict.fromkeys(PAGES, "outside"),
     "data_gone": {"regions": "toy-gone"},
+    "hostile": {
+        "runs": "rccr/status.json: malformed: iteration must be a non-negative integer, got inf",
+        "iou": "dacs/eval/iter_2.json: malformed evaluation: nested more than 32 deep",
+        "tsne": "dacs/config.yaml: not UTF-8 text (byte 6)",
+    },
 }
 
 
@@ -260,5 +289,65 @@ def test_regions__checkpoint_code_never_runs(
 ) -> None:
     root = broken_root("bad_checkpoint")
     app = _clean(open_page(root, "regions", checkpoint="2"))
-    assert any("iter_2.pt: not a loadable checkpoint" in e.value for e in app.error)
+    assert any("iter_2.pt: not a loadable checkpoint" in _seen(e.value) for e in app.error)
     assert not (root / MARKER).exists()
+
+
+# Text from users and files is shown as typed, never as Markdown
+
+
+TAGS = ("<img", "<a ", "<strong>bold", "<em>it", "<b>")  # from MARKUP and MARKUP_RUN
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_app__markup_in_the_url_is_shown_as_text(
+    runs_root: Path, open_page: OpenPage, page: str
+) -> None:
+    app = _clean(open_page(runs_root, page, run=MARKUP))
+    html = _html(app)
+    assert not [tag for tag in TAGS if tag in html], html
+    # GitHub Markdown links bare URLs whatever the escapes: each one is broken invisibly.
+    assert "http://" not in "\n".join(_markdown(app)).replace("\\", "")
+    assert f"URL parameter `run` refused: {MARKUP!r}" in _text(app)  # shown as typed
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_app__markup_in_run_names_and_files_is_shown_as_text(
+    broken_root: BrokenRoot, open_page: OpenPage, page: str
+) -> None:
+    app = _clean(open_page(broken_root("markup"), page))
+    html = _html(app)
+    assert not [tag for tag in TAGS if tag in html], html
+    if page == "runs":
+        assert MARKUP_RUN in _text(app) and f"unknown state {MARKUP!r}" in _text(app)
+
+
+def test_app__a_long_url_parameter_is_quoted_short(runs_root: Path, open_page: OpenPage) -> None:
+    app = _clean(open_page(runs_root, "iou", run="x" * 100_000))
+    assert max(len(w.value) for w in app.warning) < 1000
+
+
+# Confinement: a run's config names what the dashboard reads, within bounds
+
+
+def test_regions__list_file_outside_the_roots_is_refused(
+    broken_root: BrokenRoot, open_page: OpenPage
+) -> None:
+    app = _clean(open_page(broken_root("list_outside"), "regions"))
+    text = _text(app)
+    assert "data.val_list" in text and "outside the runs root and the run's data roots" in text
+    assert SECRET not in text and SECRET not in json.dumps([str(e) for e in app])
+
+
+def test_regions__image_size_past_the_budget_is_refused(
+    broken_root: BrokenRoot, open_page: OpenPage
+) -> None:
+    app = _clean(open_page(broken_root("huge_val_size"), "regions"))
+    assert "data.val_size 16000x8000: more pixels than the dashboard draws" in _text(app)
+
+
+def test_regions__image_file_past_the_budget_is_refused_unread(
+    broken_root: BrokenRoot, open_page: OpenPage
+) -> None:
+    app = _clean(open_page(broken_root("huge_image"), "regions", image="0"))
+    assert "4200x4100 pixels; the dashboard reads images of at most" in _text(app), _text(app)

@@ -169,3 +169,22 @@ def test_browser__every_page_and_one_control(
         assert page.get_by_text("Page not found").count() == 0
     finally:
         page.close()
+
+
+def test_browser__markup_in_the_url_is_text_not_an_image_or_a_link(
+    server: str, browser: object
+) -> None:
+    """``?run=![x](http://host/p.png)`` used to make the browser fetch the image."""
+    from urllib.parse import quote
+
+    markup = "![x](http://127.0.0.1:9/p.png) [link](http://127.0.0.1:9/)"
+    page = browser.new_page(viewport={"width": WIDTH, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        page.goto(f"{server}/iou?run={quote(markup)}")
+        _settle(page, "Download every checkpoint")
+        shown = page.get_by_test_id("stMain").inner_text().replace("\u200b", "")
+        assert markup in shown  # as typed (bare URLs carry an invisible break)
+        assert page.locator('img[src*="127.0.0.1:9"]').count() == 0
+        assert page.locator('a[href*="127.0.0.1:9"]').count() == 0
+    finally:
+        page.close()

@@ -100,6 +100,46 @@ def test_list_file__unknown_entry_names_file_and_line(tmp_path: Path) -> None:
         GTA5(tmp_path / "g", list_file=tmp_path / "missing.txt")
 
 
+def test_list_file__a_repeated_entry_names_both_lines(tmp_path: Path) -> None:
+    make_gta5(tmp_path / "g")
+    (tmp_path / "list.txt").write_text("00001.png\n00002.png\n# x\n00001.png\n00002.png\n")
+    with pytest.raises(DataError) as info:
+        GTA5(tmp_path / "g", list_file=tmp_path / "list.txt")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'list.txt'}: 2 entries repeat an earlier line")
+    assert "line 4: 00001.png (as line 1)" in message and "line 5: 00002.png (as line 2)" in message
+
+
+def test_list_file__larger_than_a_list_is_refused_unread(tmp_path: Path) -> None:
+    make_gta5(tmp_path / "g")
+    with open(tmp_path / "list.txt", "wb") as f:
+        f.truncate(1 << 30)  # sparse
+    with pytest.raises(DataError, match=r"list\.txt: larger than 64 MiB"):
+        GTA5(tmp_path / "g", list_file=tmp_path / "list.txt")
+
+
+def _touch_later(path: Path, seconds: float = 5.0) -> None:
+    import os
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + int(seconds * 1e9)))
+
+
+def test_dataset__raw_label_newer_than_its_train_ids_is_mapped_from_raw(tmp_path: Path) -> None:
+    """A label edited after ``rccr data prepare``: its stale train-id file is not used."""
+    from rccr.data.prepare import prepare_dataset
+
+    root = make_gta5(tmp_path)
+    prepare_dataset("gta5", root, workers=1, progress=False)
+    first = GTA5(root, transform=NATIVE).pairs[1]
+    write_gray_label(first.label, np.full((HEIGHT, WIDTH), 7))  # road (label id 7)
+    with pytest.warns(UserWarning, match=r"1 raw label is newer than its train-id file") as seen:
+        ds = GTA5(root, transform=NATIVE)
+    assert str(first.label) in str(seen[0].message) and "rccr data prepare" in str(seen[0].message)
+    assert ds.label_source == "train_ids" and (ds[1].label == 0).all()  # road's train id
+    assert np.array_equal(ds[0].label, GTA5(root, transform=NATIVE, labels="raw")[0].label)
+
+
 OPENERS = {"gta5": GTA5, "synthia": Synthia, "cityscapes": Cityscapes}
 MAKERS = {"gta5": make_gta5, "synthia": make_synthia, "cityscapes": make_cityscapes}
 

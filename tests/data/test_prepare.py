@@ -12,7 +12,7 @@ import pytest
 from fake_datasets import HEIGHT, MAKERS, WIDTH, write_gray_label, write_rgb
 
 from rccr.data.dataset import TRAIN_IDS_SUFFIX
-from rccr.data.files import read_label
+from rccr.data.files import DataError, read_label
 from rccr.data.labels import CITYSCAPES_ID_TO_TRAIN_ID, SYNTHIA_ID_TO_TRAIN_ID
 from rccr.data.prepare import DATASETS, STATS_FILE, PrepareError, prepare_dataset
 
@@ -173,6 +173,38 @@ def test_prepare__list_file_selects_subset(tmp_path: Path) -> None:
     assert summary.images == 1
     stats = json.loads((root / STATS_FILE).read_text())
     assert list(stats["images"]) == ["val/frankfurt/frankfurt_000001_000019_leftImg8bit.png"]
+
+
+def test_prepare__list_with_a_repeated_entry_writes_nothing(tmp_path: Path) -> None:
+    root = MAKERS["cityscapes"](tmp_path / "cs")
+    entry = "val/frankfurt/frankfurt_000001_000019_leftImg8bit.png"
+    (tmp_path / "l.txt").write_text(f"{entry}\n{entry}\n")
+    with pytest.raises(DataError, match=r"l\.txt: 1 entries repeat .*\n.*line 2: val/frankf"):
+        prepare_dataset("cityscapes", root, workers=1, list_file=tmp_path / "l.txt",
+                        progress=False)  # fmt: skip
+    assert _outputs(root) == []
+
+
+def test_prepare__refreshes_a_train_id_file_older_than_its_raw_label(tmp_path: Path) -> None:
+    """A raw label touched (or rewritten with the same ids) after preparing: prepare marks
+    its train-id file up to date, so datasets read it again without a warning."""
+    import os
+    import warnings
+
+    from rccr.data import GTA5
+
+    root = MAKERS["gta5"](tmp_path)
+    prepare_dataset("gta5", root, workers=1, progress=False)
+    label = root / "labels" / "00001.png"
+    later = label.stat().st_mtime_ns + 5_000_000_000
+    os.utime(label, ns=(later, later))
+    with pytest.warns(UserWarning, match="newer than its train-id file"):
+        GTA5(root)
+    summary = prepare_dataset("gta5", root, workers=1, progress=False)
+    assert summary.written == 0  # the content was up to date; only its time was not
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert GTA5(root).label_source == "train_ids"
 
 
 @pytest.mark.parametrize(

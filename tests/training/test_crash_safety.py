@@ -4,6 +4,7 @@ since the last complete checkpoint, and never leaves a partial file taken for on
 from __future__ import annotations
 
 import errno
+import json
 import os
 import random
 import signal
@@ -89,7 +90,7 @@ def test_sigkill__resumes_from_a_complete_checkpoint_bit_exact(
 
     # Every file named like a checkpoint is complete; a temporary file is never listed.
     killed = load_run(out)
-    assert killed.status == "running"  # SIGKILL: no chance to say otherwise
+    assert killed.status == "stale"  # status.json says running; its process is gone
     assert set(killed.checkpoints) == set(iteration_files(out / "checkpoints", ".pt"))
     for iteration, path in killed.checkpoints.items():
         assert load_checkpoint(path)["iteration"] == iteration
@@ -193,3 +194,39 @@ def test_full_disk__cli_reports_the_file_in_one_line(
     assert str(out / path) in err and "No space left on device" in err
     for iteration, checkpoint in load_run(out).checkpoints.items():  # what was written is whole
         assert load_checkpoint(checkpoint)["iteration"] == iteration
+
+
+def test_full_disk__metrics_append_is_reported_as_itself(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The disk fills up while metrics.jsonl is appended to: every later write fails too
+    (status.json included), and the error still names metrics.jsonl."""
+    from rccr import runs
+    from rccr.cli import main
+
+    config = _config(toy, "train.iterations=4")
+    (tmp_path / "c.yaml").write_text(save_config(config))
+    out = tmp_path / "run"
+    full: list[bool] = []
+    real_replace = os.replace
+
+    class _Appending(_FullDiskFile):
+        def write(self, text: str) -> int:
+            full.append(True)
+            return super().write(text)
+
+    def replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(runs, "open", lambda *a, **k: _Appending(), raising=False)
+    monkeypatch.setattr(files.os, "replace", replace)
+    code = main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"{out / 'metrics.jsonl'}: cannot append (No space left on device)" in err
+    assert "status.json" not in err
+    # status.json still holds the last heartbeat: once this process is gone, a reader on
+    # this host sees its PID gone and calls the run stale (tests/test_runs.py).
+    assert json.loads((out / "status.json").read_text())["pid"] == os.getpid()

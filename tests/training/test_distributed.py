@@ -88,7 +88,8 @@ def test_ddp__rank_zero_alone_writes_the_run(ddp_run: tuple[Path, dict]) -> None
     assert run.status == "interrupted" and sorted(run.checkpoints) == [2, 4]
     assert [r["iteration"] for r in run.records] == list(range(1, UNTIL + 1))
     assert sorted(run.evals) == [3]
-    assert not [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+    temporaries = [p for p in out.rglob("*") if p.name.startswith(".") or "tmp" in p.name]
+    assert temporaries == [out / ".lock"]  # the lock file is never deleted
 
 
 def test_ddp__resumes_through_the_cli(
@@ -115,3 +116,27 @@ def test_ddp__single_process_refuses_a_two_process_checkpoint(
     config = load_config("toy", _overrides(toy))
     with pytest.raises(RunError, match=r"written by 2 process\(es\); resume it with the same"):
         Trainer(config, out)
+
+
+@pytest.mark.parametrize(
+    "stray",
+    [
+        {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29531"},
+        {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
+         "MASTER_PORT": "29532"},
+        {"WORLD_SIZE": "2"},
+        {"WORLD_SIZE": "two"},
+    ],
+    ids=["rank 0", "rank 1", "world size only", "not a number"],
+)  # fmt: skip
+def test_stray_distributed_variables__one_line_error_not_a_wait(
+    toy: Path, tmp_path: Path, stray: dict[str, str]
+) -> None:
+    """WORLD_SIZE and friends left in the environment, without torchrun: no peer will ever
+    join, so a plain ``rccr train`` says so at once instead of waiting for them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC")} | stray
+    command = [sys.executable, "-m", "rccr", "train", "--config", "toy", "--out",
+               str(tmp_path / "run"), "--no-progress", *_overrides(toy)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=90)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr[-2000:]
+    assert result.stderr.startswith("error: WORLD_SIZE=") and "torchrun" in result.stderr

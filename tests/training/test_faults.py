@@ -182,6 +182,29 @@ def test_non_finite_weights__are_never_checkpointed(
     assert list(load_run(tmp_path / "run").checkpoints) == [3]
 
 
+@pytest.mark.parametrize(
+    ("log", "line"),
+    [
+        ("skipped.jsonl", '{"iteration": "2", "kind": "batch", "batch": 1, "error": "nan"}'),
+        ("skipped.jsonl", '{"iteration": 2, "kind": "batch", "error": "nan"}'),
+        ("skipped.jsonl", '{"iteration": 2, "kind": "batch", "batch": "1"}'),
+        ("metrics.jsonl", '{"iteration": "2", "loss_source": 1.0}'),
+    ],
+)
+def test_resume__a_malformed_log_record_is_dropped_with_a_warning(
+    toy: Path, tmp_path: Path, log: str, line: str
+) -> None:
+    config = _config(toy, "train.nan_retries=1")
+    train(config, tmp_path / "run", progress=False, until=3)
+    with open(tmp_path / "run" / log, "a") as f:
+        f.write(line + "\n")
+    with pytest.warns(UserWarning, match=rf"{log}: line \d+ malformed") as caught:
+        run = Trainer(config, tmp_path / "run").run(progress=False)
+    assert run.status == "finished" and not [w for w in caught if "Traceback" in str(w.message)]
+    assert [r["iteration"] for r in run.records] == [1, 2, 3, 4, 5, 6]
+    assert run.skipped == [] and run.problems == []  # the bad line is gone from the log
+
+
 def test_first_batch__skips_shift_later_steps() -> None:
     assert [first_batch(t, []) for t in range(4)] == [0, 1, 2, 3]
     assert [first_batch(t, [2]) for t in range(4)] == [0, 1, 3, 4]

@@ -132,7 +132,7 @@ def test_cli_train__sigterm_saves_a_resumable_checkpoint(toy: Path, tmp_path: Pa
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
+    assert proc.returncode == 3, stderr  # interrupted: not 0, so a scheduler can tell
     assert "SIGTERM: saved a checkpoint" in stdout
     run = load_run(out)
     assert run.status == "interrupted" and run.checkpoints
@@ -183,3 +183,225 @@ def test_train__a_pretrained_backbone_refuses_random_weights_unless_told(
     chosen = _config(toy, f"model.backbone={backbone}", "model.width=8", "model.pretrained=none",
                      "train.iterations=1")  # fmt: skip
     assert train(chosen, tmp_path / "run", progress=False).status == "finished"
+
+
+# One trainer per run folder, and a resume that checks what it continues
+
+
+def test_lock__a_second_trainer_on_the_folder_is_refused(toy: Path, tmp_path: Path) -> None:
+    import os
+    import socket
+
+    first = Trainer(_config(toy), tmp_path / "run")
+    for config in (_config(toy), _config(toy, "train.seed=1")):
+        with pytest.raises(RunError) as info:
+            Trainer(config, tmp_path / "run")
+        message = str(info.value)
+        assert message.startswith(f"{tmp_path / 'run'}: in use by another trainer (PID ")
+        assert f"PID {os.getpid()} on {socket.gethostname()}" in message and "\n" not in message
+    run = first.run(progress=False)  # the lock is released when the run ends
+    assert [r["iteration"] for r in run.records] == [1, 2, 3, 4, 5, 6]
+    assert Trainer(_config(toy), tmp_path / "run").iteration == 6
+
+
+def test_lock__released_when_the_trainer_fails(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rccr.training import trainer as trainer_module
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a step that fails")
+
+    monkeypatch.setattr(trainer_module, "source_only_step", broken)
+    with pytest.raises(RuntimeError, match="a step that fails"):
+        Trainer(_config(toy), tmp_path / "run").run(progress=False)
+    monkeypatch.undo()
+    train(_config(toy), tmp_path / "run", progress=False)  # not refused: the lock is free
+
+
+def test_cli_train__a_second_trainer_is_refused_while_the_first_runs(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rccr.cli import main
+
+    config = _config(toy, "train.iterations=100000", "train.checkpoint_every=0",
+                     "train.eval_every=0")  # fmt: skip
+    (tmp_path / "c.yaml").write_text(save_config(config))
+    out = tmp_path / "run"
+    proc = _start_training(tmp_path / "c.yaml", out, logged=2)
+    other = save_config(_config(toy, "train.seed=1", "train.lr=0.05"))
+    (tmp_path / "other.yaml").write_text(other)
+    for config_file in ("c.yaml", "other.yaml"):
+        code = main(["train", "--config", str(tmp_path / config_file), "--out", str(out),
+                     "--no-progress"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"in use by another trainer (PID {proc.pid} on " in err
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 3
+    run = load_run(out)
+    its = [r["iteration"] for r in run.records]
+    assert its == list(range(1, len(its) + 1)) and run.problems == []
+    assert load_checkpoint(run.last_checkpoint)["config"] == config.to_dict()
+    assert (out / "config.yaml").read_text() == save_config(config)
+
+
+def _start_training(config_file: Path, out: Path, logged: int) -> subprocess.Popen[str]:
+    """``rccr train`` in a subprocess, returned once ``logged`` records are in metrics.jsonl."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rccr", "train", "--config", str(config_file),
+         "--out", str(out), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    metrics = out / "metrics.jsonl"
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and (not metrics.exists() or len(metrics.read_text().splitlines()) < logged)
+    ):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    return proc
+
+
+def test_resume__config_yaml_edited_by_hand_is_refused_naming_the_keys(
+    toy: Path, tmp_path: Path
+) -> None:
+    from rccr.config import load_config
+
+    train(_config(toy), tmp_path / "run", progress=False, until=3)
+    saved = tmp_path / "run" / "config.yaml"
+    data = yaml.safe_load(saved.read_text())
+    data["train"]["lr"], data["train"]["seed"] = 0.05, 1
+    saved.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(RunError) as info:
+        Trainer(load_config(saved), tmp_path / "run")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'run' / 'checkpoints' / 'iter_3.pt'}: written ")
+    assert "train.lr (0.01 in the checkpoint, 0.05 in config.yaml)" in message
+    assert "train.seed (0 in the checkpoint, 1 in config.yaml)" in message
+    assert "\n" not in message
+
+    for key in ("momentum", "weight_decay", "poly_power", "batch_size"):  # many: a few named
+        data["train"][key] = 3 if key == "batch_size" else 0.5
+    saved.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(RunError, match=r"train\.batch_size .*, and 3 more;"):
+        Trainer(load_config(saved), tmp_path / "run")
+
+
+def test_resume__checkpoints_without_config_yaml_are_refused(toy: Path, tmp_path: Path) -> None:
+    train(_config(toy), tmp_path / "run", progress=False, until=3)
+    (tmp_path / "run" / "config.yaml").unlink()
+    for config in (_config(toy), _config(toy, "train.seed=1")):
+        with pytest.raises(RunError, match=r"holds checkpoints but no config\.yaml"):
+            Trainer(config, tmp_path / "run")
+
+
+def test_other_config__refusal_names_the_keys(toy: Path, tmp_path: Path) -> None:
+    train(_config(toy, "train.iterations=1"), tmp_path / "run", progress=False)
+    with pytest.raises(
+        RunError, match=r"train\.iterations \(1 in .*config\.yaml, 2 in this config\)"
+    ):
+        Trainer(_config(toy, "train.iterations=2"), tmp_path / "run")
+
+
+# status.json: a heartbeat at every log step
+
+
+def test_status__updated_at_every_log_step(toy: Path, tmp_path: Path) -> None:
+    import os
+
+    seen = []
+
+    def on_log(record: dict) -> None:
+        seen.append((record["iteration"], json.loads((tmp_path / "run" / "status.json")
+                                                      .read_text())))  # fmt: skip
+
+    train(_config(toy, "train.log_every=2"), tmp_path / "run", progress=False, on_log=on_log)
+    assert [i for i, _ in seen] == [2, 3, 4, 6]  # logs at 2, 4, 6; an evaluation at 3
+    for iteration, status in seen:
+        assert (status["state"], status["iteration"]) == ("running", iteration)
+        assert status["pid"] == os.getpid() and status["iterations"] == 6
+        assert status["eta_s"] >= 0 and status["interval_s"] >= 0
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
+
+
+# Exit status, and the checkpoint before the evaluation of its iteration
+
+
+def test_cli_train__help_says_what_the_exit_status_means() -> None:
+    result = subprocess.run([sys.executable, "-m", "rccr", "train", "--help"],
+                            capture_output=True, text=True)  # fmt: skip
+    text = " ".join(result.stdout.split())
+    assert "exit status: 0 finished, 3 interrupted" in text
+
+
+def test_cli_train__until_done_exits_0(toy: Path, tmp_path: Path) -> None:
+    from rccr.cli import main
+
+    (tmp_path / "c.yaml").write_text(save_config(_config(toy, "train.iterations=2")))
+    args = ["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "r")]
+    assert main([*args, "--no-progress"]) == 0
+
+
+def _fail_once(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make the first write of run file ``name`` fail as on a full disk."""
+    import errno
+    import os
+
+    from rccr.data import files
+
+    real, failed = os.replace, []
+
+    def replace(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+        if Path(dst).name == name and not failed:
+            failed.append(dst)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(src, dst)
+
+    monkeypatch.setattr(files.os, "replace", replace)
+
+
+def _values(records: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in ("time", "sec_per_iter")} for r in records]
+
+
+@pytest.mark.parametrize("fails", ["eval/iter_3.json", "metrics.jsonl", "features/iter_3.npz"])
+def test_failure_after_the_checkpoint__the_resume_completes_its_iteration(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fails: str
+) -> None:
+    """The checkpoint of an iteration is written before its evaluation, snapshot and log
+    record; whichever of those fails (or a kill between them), the resume writes it."""
+    from rccr import runs
+
+    config = _config(toy, "train.mode=rccr")
+    straight = train(config, tmp_path / "straight", progress=False)
+    out = tmp_path / "run"
+    if fails == "metrics.jsonl":
+        real = runs.RunWriter.log
+
+        def log(self: runs.RunWriter, record: dict) -> None:
+            if record["iteration"] == 3:
+                raise OSError(28, f"{self.root / 'metrics.jsonl'}: cannot append")
+            real(self, record)
+
+        monkeypatch.setattr(runs.RunWriter, "log", log)
+    else:
+        _fail_once(monkeypatch, Path(fails).name)
+    with pytest.raises(OSError, match=r"iter_3\.(json|npz)|metrics\.jsonl"):
+        Trainer(config, out).run(progress=False)
+    assert list(load_run(out).checkpoints) == [3]  # the checkpoint came first
+    monkeypatch.undo()
+    resumed = Trainer(config, out)
+    assert resumed.iteration == 3
+    done = resumed.run(progress=False)
+    assert done.status == "finished" and done.problems == []
+    assert _values(done.records) == _values(straight.records)
+    assert list(done.evals) == [3, 6] and list(done.features) == [3, 6]
+    assert done.evals[3].miou == straight.evals[3].miou
+    for name in ("iter_3.npz", "iter_6.npz"):
+        assert (out / "features" / name).read_bytes() == (
+            tmp_path / "straight" / "features" / name
+        ).read_bytes()
