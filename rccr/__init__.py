@@ -6,7 +6,7 @@ The Python interface::
     import rccr
     config = rccr.load_config("toy", ["train.iterations=200"])
     run = rccr.train(config)                 # -> rccr.Run (resumes if interrupted)
-    run = rccr.load_run("runs/toy")          # config, metrics, checkpoints, evals
+    run = rccr.load_run("runs/toy-rccr")     # config, metrics, checkpoints, evals
     result = rccr.evaluate(model, dataset, dataset_name="cityscapes", split="val")
 
 The package, by layer (each imports only the ones below it):
@@ -19,7 +19,8 @@ The package, by layer (each imports only the ones below it):
 - ``rccr.runs``: the run directory, and confinement of user-given paths to a root;
 - ``rccr.method``: the method as pure functions and small modules (docs/method.md);
 - ``rccr.evaluation``: confusion matrix, IoU, full-resolution evaluation;
-- ``rccr.models``, ``rccr.config``, ``rccr.data`` (with ``rccr.data.toycity``), ``rccr.viz``.
+- ``rccr.models``, ``rccr.config`` (and ``rccr.config_help``: what each key means),
+  ``rccr.data`` (with ``rccr.data.toycity``), ``rccr.viz``.
 """
 
 from rccr.config import Config, ConfigError, load_config

@@ -3,6 +3,7 @@
 ::
 
     rccr train --config PRESET_OR_FILE [key=value ...] [--out DIR]
+    rccr config show PRESET_OR_FILE [key=value ...]
     rccr eval --run DIR [--checkpoint N|last]
     rccr predict --run DIR [--checkpoint N|last] [--compare DIR] IMAGE... --out DIR
     rccr data prepare {cityscapes,gta5,synthia} --root DIR [--workers N] [--list FILE]
@@ -25,8 +26,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rccr.config import PRESETS, load_config
-from rccr.data.files import DataError
+from rccr.config import MODES, PRESETS, load_config
+from rccr.data.files import DataError, MissingData
 from rccr.data.prepare import DATASETS, PrepareError, prepare_dataset
 from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.data.transforms import Size
@@ -37,6 +38,12 @@ EXIT_INTERRUPTED = 3
 """``rccr train``'s exit status when a signal stopped the run after a checkpoint."""
 
 _DEFAULT_TOY = ToyCitySpec()
+
+_DATA_HINT = (
+    "Make the toy city (the toy preset's data) with `rccr data make-toy --out data/toy`, or "
+    "prepare a real dataset with `rccr data prepare {gta5,synthia,cityscapes} --root DIR` "
+    "and point data.source_root / data.target_root at it (README 'Real datasets')"
+)
 
 
 def _size(text: str) -> Size:
@@ -101,15 +108,29 @@ def _parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train",
         help="train (or resume) a run",
-        description="Train a run, or resume it from its newest checkpoint.",
+        description=(
+            "Train a run, or resume it from its newest checkpoint. What is trained is "
+            f"train.mode: {', '.join(MODES)} (e.g. train.mode=dacs). `rccr config show "
+            "PRESET` prints every key of a preset with its value and meaning."
+        ),
         epilog=f"exit status: 0 finished, {EXIT_INTERRUPTED} interrupted (Ctrl-C or SIGTERM; "
         "a checkpoint was saved: the same command resumes), 2 an error, named on stderr",
     )
     train.add_argument("--config", required=True, help=f"preset ({', '.join(PRESETS)}) or YAML")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.lr=1e-3")
-    train.add_argument("--out", type=Path, default=None, help="run directory (runs/<name>)")
+    out_help = "run directory (default runs/<name>-<mode>, e.g. runs/toy-rccr)"
+    train.add_argument("--out", type=Path, default=None, help=out_help)
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=_run_train)
+
+    config = commands.add_parser("config", help="show a preset's keys, values and meanings")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    show = config_commands.add_parser(
+        "show", help="print every key of a preset or config file with its value and meaning"
+    )
+    show.add_argument("config", metavar="PRESET_OR_FILE", help=f"{', '.join(PRESETS)} or YAML")
+    show.add_argument("overrides", nargs="*", metavar="key=value", help="applied first")
+    show.set_defaults(func=_run_config_show)
 
     evaluate = commands.add_parser("eval", help="evaluate a run's checkpoint on target val")
     evaluate.add_argument("--run", required=True, type=Path, help="run directory")
@@ -178,12 +199,20 @@ def _run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     try:
         run = train(config, args.out, progress=not args.no_progress)
+    except MissingData as exc:
+        raise MissingData(f"{exc}. {_DATA_HINT}") from exc
     finally:
         close_world()  # under torchrun: leave the process group before the process exits
     print(f"{run.path}: {run.status} at iteration {run.iteration}")
     if run.evals:
         print(run.evals[max(run.evals)].format_table())
     return EXIT_INTERRUPTED if run.status == "interrupted" else 0
+
+
+def _run_config_show(args: argparse.Namespace) -> None:
+    from rccr.config_help import explain_config
+
+    print(explain_config(load_config(args.config, args.overrides)))
 
 
 def _checkpoint(text: str, option: str = "--checkpoint") -> int | None:

@@ -89,6 +89,11 @@ def quote(value: object) -> str:
     return text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "..."
 
 
+def _cut(text: str) -> str:
+    """``text`` as typed, cut to at most 200 characters."""
+    return text if len(text) <= _QUOTED else text[: _QUOTED - 3] + "..."
+
+
 def _check(condition: bool, key: str, expected: str, value: object) -> None:
     if not condition:
         raise ConfigError(f"{key}: expected {expected}, got {quote(value)}")
@@ -220,7 +225,9 @@ class TrainConfig:
     """Optimisation and the training schedule (DACS defaults).
 
     Attributes:
-        mode: what is trained (see ``Mode``).
+        mode: what is trained: source_only (source labels only), dacs (+ ClassMix
+            self-training), rccr (+ regional contrastive consistency) or oracle (target
+            labels: an upper bound).
         iterations: total SGD steps.
         batch_size: images per domain per step (source and target each) on each process;
             under DDP (torchrun) the effective batch is ``batch_size x world_size``.
@@ -653,11 +660,28 @@ def load_config(preset_or_path: str | os.PathLike, overrides: list[str] | None =
         path = PRESET_DIR / f"{text}.yaml"
     elif not path.is_file():
         raise ConfigError(f"{text}: no such preset or config file; presets: {', '.join(PRESETS)}")
-    data = _apply_overrides(_read_yaml(path), list(overrides or []))
+    data = _read_yaml(path)
+    try:
+        config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    overrides = list(overrides or [])
+    data = _apply_overrides(data, overrides)
     try:
         return config_from_dict(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(_blame(str(exc), overrides, path)) from None
+
+
+def _blame(problem: str, overrides: list[str], path: Path) -> str:
+    """The error of a config whose file alone is valid: it comes from the overrides, so
+    name the one it is about (or, for a rule between two keys, all of them)."""
+    for item in reversed(overrides):  # the last override of a key is the one that counts
+        key = item.partition("=")[0]
+        if problem.startswith((f"{key}:", f"{key}.")):
+            return f"override {_cut(item)}: {problem}"
+    given = ", ".join(_cut(item) for item in overrides)
+    return f"{path} with overrides {given}: {problem}"
 
 
 def flatten_config(config: Config) -> dict[str, Any]:

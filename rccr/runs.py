@@ -67,6 +67,7 @@ __all__ = [
     "RunError",
     "RunLock",
     "RunWriter",
+    "default_run_dir",
     "iteration_files",
     "load_checkpoint",
     "load_run",
@@ -132,6 +133,12 @@ def resolve_inside(root: str | os.PathLike, name: str) -> Path:
     if resolved != base and not resolved.is_relative_to(base):
         raise PathError(f"{quote(name)}: leads to {resolved}, outside {base} (through a symlink)")
     return path
+
+
+def default_run_dir(config: Config) -> Path:
+    """Where a run goes when no folder is given: ``runs/<name>-<mode>`` (``runs/toy-rccr``,
+    ``runs/toy-source-only``), so the same preset trained in two modes never collides."""
+    return Path("runs") / f"{config.name}-{config.train.mode.replace('_', '-')}"
 
 
 def iteration_files(

@@ -139,3 +139,58 @@ def test_cli__train_input_errors_are_one_line(
 def test_cli__eval_of_missing_run_is_named(tmp_path: Path, capsys) -> None:
     assert main(["eval", "--run", str(tmp_path / "ghost")]) == 2
     assert f"{tmp_path / 'ghost'}: run directory not found" in capsys.readouterr().err
+
+
+def test_cli__missing_data_says_how_to_make_it(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The toy preset before `rccr data make-toy`: the relative path is named with what it
+    is relative to, and the commands that make the data are suggested."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", "toy", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: data/toy/gta5/images: folder not found (relative to {tmp_path})")
+    assert "`rccr data make-toy --out data/toy`" in err and "`rccr data prepare " in err
+
+
+def test_cli__train_help_lists_the_modes_and_config_show(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "source_only, dacs, rccr, oracle" in out and "rccr config show PRESET" in out
+    assert "runs/<name>-<mode>" in out
+
+
+def test_cli__config_show_gives_every_key_its_value_and_meaning(capsys) -> None:
+    from rccr.config import flatten_config, load_config
+
+    assert main(["config", "show", "gta2cityscapes", "train.lr=0.001"]) == 0
+    out = capsys.readouterr().out
+    config = flatten_config(load_config("gta2cityscapes", ["train.lr=0.001"]))
+    shown = [line for line in out.splitlines() if not line.startswith(" ")]
+    assert [line.split(": ", 1)[0] for line in shown] == list(config)
+    assert "train.lr: 0.001" in shown and "model.pretrained: null" in shown
+    assert "data.crop: [512, 512]" in shown and "train.mode: rccr" in shown
+    lines = out.splitlines()
+    for i, line in enumerate(lines):  # every key is followed by its meaning, indented
+        if not line.startswith(" "):
+            assert lines[i + 1].startswith("    ") and "(undocumented)" not in lines[i + 1]
+    assert "    teacher EMA momentum cap" in out
+
+
+def test_cli__config_show_of_a_bad_override_is_one_line(capsys) -> None:
+    assert main(["config", "show", "toy", "train.lr=fast"]) == 2
+    assert capsys.readouterr().err.startswith("error: override train.lr=fast: train.lr: ")
+
+
+def test_cli__train_without_out_goes_to_a_folder_named_by_preset_and_mode(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, overrides = _tiny_run(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for mode in ("source_only", "dacs"):
+        assert main(["train", "--config", "toy", *overrides, f"train.mode={mode}",
+                     "--no-progress"]) == 0  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toy-dacs", "toy-source-only"]
+    assert "runs/toy-dacs: finished at iteration 2" in capsys.readouterr().out

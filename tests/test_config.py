@@ -204,3 +204,19 @@ def test_config__every_float_key_is_checked_for_finiteness() -> None:
     flat = {f"{section}.{k}" for section, keys in Config().to_dict().items()
             if isinstance(keys, dict) for k, v in keys.items() if isinstance(v, float)}  # fmt: skip
     assert flat == set(FLOAT_KEYS)
+
+
+def test_key_meanings__every_key_of_every_preset_is_documented() -> None:
+    """`rccr config show` reads the meanings from the sections' docstrings: a key added
+    without its Attributes entry fails here."""
+    from rccr.config import PRESETS, flatten_config, load_config
+    from rccr.config_help import key_meanings
+
+    meanings = key_meanings()
+    for preset in PRESETS:
+        keys = flatten_config(load_config(preset))
+        assert sorted(keys) == sorted(meanings), preset
+    assert all(len(text) > 10 for text in meanings.values())
+    assert meanings["train.poly_power"] == "lr(t) = lr * (1 - t / iterations) ** poly_power."
+    assert meanings["train.momentum"] == meanings["train.weight_decay"] == "SGD settings."
+    assert meanings["data.flip"].endswith("trained from scratch.")  # continuation lines joined

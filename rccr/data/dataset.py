@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rccr.data.files import DataError, read_image, read_label
+from rccr.data.files import DataError, MissingData, read_image, read_label
 from rccr.data.labels import IGNORE_INDEX, NUM_CLASSES
 from rccr.data.transforms import JointTransform
 
@@ -123,7 +123,8 @@ def describe_paths(paths: Sequence[object], limit: int = _MAX_LISTED) -> str:
 def require_dir(path: Path, what: str) -> Path:
     """Return ``path`` if it is a folder, else raise a DataError saying what belongs there."""
     if not path.is_dir():
-        raise DataError(f"{path}: folder not found; expected {what}")
+        where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+        raise MissingData(f"{path}: folder not found{where}; expected {what}")
     return path
 
 

@@ -25,6 +25,7 @@ from PIL import Image, ImageFile
 
 __all__ = [
     "DataError",
+    "MissingData",
     "encode_png",
     "image_size",
     "read_image",
@@ -40,6 +41,10 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 class DataError(ValueError):
     """A dataset file is missing, unreadable or holds values it should not."""
+
+
+class MissingData(DataError):
+    """A dataset folder is not there (not generated or prepared yet, or a wrong root)."""
 
 
 def _open_error(path: Path, what: str, exc: BaseException) -> DataError:

@@ -73,20 +73,33 @@ class _Layout:
     label_files: Callable[[Path], list[Path]]
 
 
+def _cityscapes_splits(root: Path) -> list[str]:
+    """The splits whose images are there (someone scoring a checkpoint may have only val);
+    with none, all of them, so that the error names what is missing."""
+    present = [s for s in cityscapes.SPLITS if (root / "leftImg8bit" / s).is_dir()]
+    return present or list(cityscapes.SPLITS)
+
+
 def _cityscapes_pairs(root: Path) -> list[Pair]:
     # Keys carry the split, so train and val share one stats file and one list file.
     return [
         dataclasses.replace(pair, name=f"{split}/{pair.name}")
-        for split in cityscapes.SPLITS
+        for split in _cityscapes_splits(root)
         for pair in cityscapes.cityscapes_pairs(root, split)
     ]
+
+
+def _cityscapes_labels(root: Path) -> list[Path]:
+    # gtFine comes as one archive of every split: only the splits prepared are looked at.
+    splits = _cityscapes_splits(root)
+    return [p for s in splits for p in list_files(root / "gtFine" / s, "_gtFine_labelIds.png")]
 
 
 DATASETS: dict[str, _Layout] = {
     "cityscapes": _Layout(
         _cityscapes_pairs,
         cityscapes.LABEL_FORMAT,
-        lambda root: list_files(root / "gtFine", "_gtFine_labelIds.png"),
+        _cityscapes_labels,
     ),
     "gta5": _Layout(
         gta5.gta5_pairs,
@@ -178,6 +191,8 @@ class PrepareSummary:
     unchanged: int
     seconds: float
     class_pixels: tuple[int, ...]
+    splits: tuple[str, ...] = ()
+    """Cityscapes: the splits prepared (those whose images are there)."""
 
     def __str__(self) -> str:
         total = max(1, sum(self.class_pixels))
@@ -186,8 +201,9 @@ class PrepareSummary:
             for name, n in zip(CLASS_NAMES, self.class_pixels, strict=True)
             if n
         ]
+        splits = f" ({', '.join(self.splits)} only)" if self.splits else ""
         return (
-            f"{self.dataset} at {self.root}: {self.images} images checked, "
+            f"{self.dataset} at {self.root}{splits}: {self.images} images checked, "
             f"{self.written} train-id labels written, {self.unchanged} already up to date, "
             f"{self.seconds:.1f} s\nclass pixel shares: " + ", ".join(present)
         )
@@ -283,4 +299,13 @@ def prepare_dataset(
         unchanged=len(checked) - written,
         seconds=time.perf_counter() - start,
         class_pixels=tuple(int(n) for n in totals),
+        splits=_prepared_splits(dataset, root),
     )
+
+
+def _prepared_splits(dataset: str, root: Path) -> tuple[str, ...]:
+    """The Cityscapes splits prepared, when some are not there (else empty)."""
+    if dataset != "cityscapes":
+        return ()
+    splits = _cityscapes_splits(root)
+    return tuple(splits) if len(splits) < len(cityscapes.SPLITS) else ()

@@ -54,7 +54,7 @@ from rccr.config import Config, describe_differences
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluation import EvalResult, evaluate
-from rccr.runs import Run, RunError, RunLock, RunWriter, load_run, saved_config
+from rccr.runs import Run, RunError, RunLock, RunWriter, default_run_dir, load_run, saved_config
 from rccr.training import checkpoint, distributed
 from rccr.training.data_stream import DataStream
 from rccr.training.faults import Faults, TrainingError, require_finite
@@ -101,7 +101,7 @@ class Trainer:
     def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
         config.model.require_weights()  # before anything is read: a ResNet-101 needs them
         self.config = config
-        self.out = Path(out) if out is not None else Path("runs") / config.name
+        self.out = Path(out) if out is not None else default_run_dir(config)
         # Datasets first: a wrong path fails before a large model is built.
         self.source_set, self.target_set, self.val_set = build_datasets(config.data)
         train_cfg = config.train
@@ -129,6 +129,8 @@ class Trainer:
         self.lr = train_cfg.lr * scale
         self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
         self.iteration = 0
+        self._scores: dict[int, dict[str, float]] | None = None  # evaluations, for the log
+        self._started = (time.time(), 0)  # when and at which iteration this process began
         if self.world.is_main:  # else a bad file would stop the run at its first evaluation
             require_readable(self.val_set)
         self._lock = self._hold()  # from here on, no other trainer writes self.out
@@ -399,7 +401,7 @@ class Trainer:
             writer.remove_temporaries()  # left by a writer killed mid-write
             writer.set_status("running", self.iteration, iterations=self.config.train.iterations)
             self._announce()
-        self._beat = (time.time(), self.iteration)
+        self._beat = self._started = (time.time(), self.iteration)
         self._complete(writer, on_log)
         return writer
 
@@ -504,8 +506,30 @@ class Trainer:
                 result = self.evaluate(progress=False)
             writer.save_eval(self.iteration, result)
             record = {f"val/{k}": v for k, v in result.miou.items()}
+            tqdm.write(self._eval_line(result.miou))
         distributed.barrier()
         return record
+
+    def _eval_line(self, miou: dict[str, float]) -> str:
+        """One line for the log per evaluation: the scores, the best mIoU so far (target
+        val, so for watching only, never a checkpoint choice), and the time left."""
+        if self._scores is None:  # on resume, the evaluations already in the run count too
+            self._scores = {i: r.miou for i, r in load_run(self.out).evals.items()}
+        self._scores[self.iteration] = miou
+        key = next(iter(miou))  # mIoU19
+        history = {i: scores[key] for i, scores in self._scores.items() if key in scores}
+        best = max(history, key=history.__getitem__)
+        scores = ", ".join(f"{name} {value:.2f}" for name, value in miou.items())
+        line = (
+            f"iteration {self.iteration}/{self.config.train.iterations}: {scores} "
+            f"(best {key} so far {history[best]:.2f} at iteration {best})"
+        )
+        left = self.config.train.iterations - self.iteration
+        steps = self.iteration - self._started[1]
+        if left and steps:
+            eta = (time.time() - self._started[0]) / steps * left
+            line += f"; about {_duration(eta)} left"
+        return line
 
     def _announce(self) -> None:
         """One line on how the run computes, when it is not a plain single process."""
@@ -516,6 +540,14 @@ class Trainer:
                   f"(lr_scaling {cfg.lr_scaling}); precision {self.precision.name}")  # fmt: skip
         elif self.precision.name != "fp32":
             print(f"precision {self.precision.name} on {self.device}")
+
+
+def _duration(seconds: float) -> str:
+    """``3 h 05 min``, ``12 min``, ``40 s``."""
+    seconds = round(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
 def _due(iteration: int, every: int) -> bool:

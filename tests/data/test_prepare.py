@@ -231,3 +231,31 @@ def test_data_script__prepares_and_reports_errors(tmp_path: Path, name: str) -> 
     )
     assert fail.returncode == 2
     assert str(bad) in fail.stderr and "Traceback" not in fail.stderr
+
+
+@pytest.mark.parametrize("with_list", [False, True])
+def test_prepare__cityscapes_with_only_val_images(tmp_path: Path, with_list: bool) -> None:
+    """Someone scoring a checkpoint downloads the val images only, beside gtFine of every
+    split (one archive): the val split is prepared, and the summary says so."""
+    import shutil
+
+    root = MAKERS["cityscapes"](tmp_path / "cs")
+    shutil.rmtree(root / "leftImg8bit" / "train")  # gtFine/train stays, as in the archive
+    entry = "val/frankfurt/frankfurt_000001_000019_leftImg8bit.png"
+    (tmp_path / "l.txt").write_text(f"{entry}\n")
+    summary = prepare_dataset("cityscapes", root, workers=1, progress=False,
+                              list_file=tmp_path / "l.txt" if with_list else None)  # fmt: skip
+    assert summary.splits == ("val",) and summary.images == (1 if with_list else 2)
+    assert f"{root} (val only): " in str(summary)
+    stats = json.loads((root / STATS_FILE).read_text())
+    assert all(key.startswith("val/") for key in stats["images"])
+    assert not list((root / "gtFine" / "train").rglob(f"*{TRAIN_IDS_SUFFIX}"))
+
+
+def test_prepare__cityscapes_without_images_names_what_is_missing(tmp_path: Path) -> None:
+    import shutil
+
+    root = MAKERS["cityscapes"](tmp_path / "cs")
+    shutil.rmtree(root / "leftImg8bit")
+    with pytest.raises(DataError, match=r"leftImg8bit/train: folder not found"):
+        prepare_dataset("cityscapes", root, workers=1, progress=False)

@@ -405,3 +405,23 @@ def test_failure_after_the_checkpoint__the_resume_completes_its_iteration(
         assert (out / "features" / name).read_bytes() == (
             tmp_path / "straight" / "features" / name
         ).read_bytes()
+
+
+def test_train__each_evaluation_prints_a_line_with_the_best_so_far(
+    toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run can be watched with --no-progress: one line per evaluation, and a resumed run
+    counts the evaluations written before it."""
+    import re
+
+    config = _config(toy, "train.eval_every=2", "train.checkpoint_every=2")
+    train(config, tmp_path / "run", progress=False, until=4)
+    run = train(config, tmp_path / "run", progress=False)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("iter")]
+    assert [line.split(":")[0] for line in lines] == [f"iteration {i}/6" for i in (2, 4, 6)]
+    scores = {i: r.miou["mIoU19"] for i, r in run.evals.items()}
+    for line, iteration in zip(lines, (2, 4, 6), strict=True):
+        best = max((i for i in scores if i <= iteration), key=scores.__getitem__)
+        assert f": mIoU19 {scores[iteration]:.2f} (best mIoU19 so far " in line
+        assert f"so far {scores[best]:.2f} at iteration {best})" in line
+    assert re.search(r"; about \d+ (s|min) left$", lines[0]) and lines[2].endswith(")")
