@@ -55,6 +55,8 @@ LABELS = {
     "rccr_negative_random": "RCCR, negative sampling: random",
     "oracle": "target-label oracle",
     "rccr_no_contrast": "RCCR, contrastive weight 0 (control)",
+    "rccr_no_contrast_no_cutmix_bn": "control, CutMix forward off the BN statistics",
+    "rccr_no_cutmix_bn": "RCCR, CutMix forward off the BN statistics",
 }
 
 

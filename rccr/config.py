@@ -334,6 +334,12 @@ class MethodConfig:
         bank_ignore: the bank also takes feature cells labelled 255 (source pixels ignored
             outside the box), as the release does; they then count as negatives of every
             anchor. Default False: a cell without a class cannot be filtered by class.
+        cutmix_updates_bn: the student's forward pass of RCCR's CutMix image updates
+            BatchNorm running statistics, as every training forward does (default). False:
+            that forward normalises with the batch's statistics as before but leaves the
+            running statistics alone, so only the source and ClassMix images set them. A
+            control for the toy benchmark, where BatchNorm trains; with frozen BatchNorm
+            (the paper presets) it changes nothing.
     """
 
     pseudo_label_threshold: float = 0.968
@@ -357,6 +363,7 @@ class MethodConfig:
     align_corners: bool = False
     bank_ignore: bool = False
     diagnostics: bool = True
+    cutmix_updates_bn: bool = True
 
     def __post_init__(self) -> None:
         for name in ("pseudo_label_threshold", "confidence_threshold"):

@@ -25,7 +25,8 @@ Pretrained weights load from a local file through ``rccr.models.pretrained``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-__all__ = ["ASPP", "DeepLabV2", "InputNorm", "SegmentationOutput"]
+__all__ = ["ASPP", "DeepLabV2", "InputNorm", "SegmentationOutput", "frozen_bn_statistics"]
 
 InputNorm = Literal["imagenet", "caffe"]
 
@@ -275,3 +276,24 @@ class DeepLabV2(nn.Module):
         backbone = [p for p in self.backbone.parameters() if p.requires_grad]
         groups = (("backbone", 1.0, backbone), ("head", _HEAD_LR_MULT, list(head.values())))
         return [{"name": n, "params": ps, "lr": lr * m, "lr_mult": m} for n, m, ps in groups]
+
+
+@contextmanager
+def frozen_bn_statistics(module: nn.Module) -> Iterator[None]:
+    """Forward passes inside leave every BatchNorm's running statistics untouched.
+
+    A BatchNorm in train mode still normalises with the batch's statistics (outputs and
+    gradients are as without this), but ``running_mean``, ``running_var`` and
+    ``num_batches_tracked`` are neither updated nor counted: ``track_running_stats`` is off
+    for the duration, so torch passes no running buffers to the train-mode batch norm. A
+    BatchNorm in eval mode (frozen) normalises with its running statistics as before.
+    """
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    layers = [m for m in layers if m.track_running_stats]
+    for layer in layers:
+        layer.track_running_stats = False
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.track_running_stats = True

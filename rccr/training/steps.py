@@ -14,6 +14,7 @@ teacher's EMA update stay in the trainer.
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import torch
@@ -52,6 +53,7 @@ from rccr.method.region_contrast import (
     gather_cells,
     region_contrastive_loss,
 )
+from rccr.models import frozen_bn_statistics
 from rccr.training.distributed import all_gather_rows, rank
 from rccr.training.method_parts import MethodParts
 
@@ -172,7 +174,8 @@ def rccr_step(
     draw_boxes = release_cut_mix_box if config.cutmix_box == "release" else cut_mix_box
     boxes = draw_boxes(height, width, batch, stride, parts.generator)
     aug_image = _photometric(cut_mix(source.image, target.image, boxes), parts.generator, config)
-    z_m = parts.student_head(student(aug_image).features)  # (B, D, h, w) student embeddings
+    with contextlib.nullcontext() if config.cutmix_updates_bn else frozen_bn_statistics(student):
+        z_m = parts.student_head(student(aug_image).features)  # (B, D, h, w) student embeddings
     feat_size = (z_m.shape[-2], z_m.shape[-1])
     with torch.no_grad():
         head = parts.teacher_head if config.momentum_head else parts.student_head

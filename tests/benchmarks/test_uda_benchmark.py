@@ -73,6 +73,7 @@ def test_main__one_row_per_run_with_the_last_checkpoint(smoke: Path) -> None:
     rows = _rows(smoke / "out" / "toy" / "results.csv")
     assert [r["method"] for r in rows] == bench.DEFAULT_METHODS
     assert "rccr_no_contrast" in bench.DEFAULT_METHODS  # the control is in the default set
+    assert not {"rccr_no_cutmix_bn", "rccr_no_contrast_no_cutmix_bn"} & set(bench.DEFAULT_METHODS)
     for row in rows:
         assert row["finished"] == "True" and row["iteration"] == "4" and row["seed"] == "0"
         scored = _eval(smoke, row["method"], 4)
@@ -212,6 +213,14 @@ def test_main__trains_side_by_side_in_subprocesses(toy: Path, tmp_path: Path) ->
         ("rccr_positive_all", {"mode": "rccr", "positive_sampling": "all"}),
         ("rccr_negative_random", {"mode": "rccr", "negative_sampling": "random"}),
         ("rccr_no_contrast", {"mode": "rccr", "contrast_weight": 0.0}),
+        (
+            "rccr_no_contrast_no_cutmix_bn",
+            {"mode": "rccr", "contrast_weight": 0.0, "cutmix_updates_bn": False},
+        ),
+        (
+            "rccr_no_cutmix_bn",
+            {"mode": "rccr", "contrast_weight": 0.01, "cutmix_updates_bn": False},
+        ),
     ],
 )
 def test_plan__each_method_is_its_overrides(
