@@ -1,9 +1,10 @@
 """The RCCR dashboard. Start it with ``rccr dashboard --runs DIR`` (or ``make dashboard``).
 
-Five pages over a folder of run directories: the runs and their configs, region sampling
-computed live from a checkpoint, a t-SNE of memory-bank snapshots, per-class IoU across
-checkpoints and runs, and the self-training diagnostics (analysis only). Pages are thin:
-loading lives in ``loaders.py`` (cached), everything else in ``rccr``.
+Six pages over a folder of run directories: the runs and their configs, training curves
+(followed live), region sampling computed live from a checkpoint, a t-SNE of memory-bank
+snapshots, per-class IoU across checkpoints and runs, and the self-training diagnostics
+(analysis only). Pages are thin: loading lives in ``loaders.py`` (cached), everything else
+in ``rccr``.
 """
 
 from pathlib import Path
@@ -16,9 +17,20 @@ import streamlit as st
 HERE = Path(__file__).resolve().parent
 
 st.set_page_config(page_title="RCCR dashboard", layout="wide")
+# The default page is served at the root URL; /runs reaches it too, through a hidden page
+# (the default page's own pathname would answer "Page not found").
+runs_page = st.Page(HERE / "views" / "runs.py", title="Runs", url_path="home", default=True)
+
+
+def _to_runs() -> None:
+    st.switch_page(runs_page)
+
+
 page = st.navigation(
     [
-        st.Page(HERE / "views" / "runs.py", title="Runs", url_path="runs", default=True),
+        runs_page,
+        st.Page(_to_runs, title="Runs", url_path="runs", visibility="hidden"),
+        st.Page(HERE / "views" / "training.py", title="Training", url_path="training"),
         st.Page(HERE / "views" / "regions.py", title="Region sampling", url_path="regions"),
         st.Page(HERE / "views" / "tsne.py", title="Memory-bank t-SNE", url_path="tsne"),
         st.Page(HERE / "views" / "iou.py", title="Per-class IoU", url_path="iou"),

@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+import altair as alt
 import streamlit as st
 
 from rccr.analysis.bank_embedding import BankEmbedding, embed_bank
@@ -31,15 +32,16 @@ from rccr.config import Config, quote
 from rccr.data import DataError, JointTransform, SegmentationDataset, Size
 from rccr.data.files import image_size
 from rccr.data.labels import CLASS_NAMES, PALETTE
-from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_NAMES, DOMAIN_TARGET
+from rccr.method.memory_bank import DOMAIN_NAMES
 from rccr.runs import PathError, Run, RunError, resolve_inside
+from rccr.viz import canvas as viz
 
 RUNS_ENV = "RCCR_RUNS_ROOT"
 CLASS_COLOURS = {
     name: "#{:02x}{:02x}{:02x}".format(*rgb) for name, rgb in zip(CLASS_NAMES, PALETTE, strict=True)
 }
 CLASS_COLOURS["ignore"] = "#7f7f7f"
-DOMAIN_COLOURS = {DOMAIN_NAMES[DOMAIN_AUGMENTED]: "#e45756", DOMAIN_NAMES[DOMAIN_TARGET]: "#4c78a8"}
+DOMAIN_COLOURS = {DOMAIN_NAMES[domain]: colour for domain, colour in viz.DOMAIN_COLOURS.items()}
 MAX_PIXELS = 4096 * 4096
 """The largest image the dashboard reads or draws (Cityscapes is 2048x1024)."""
 _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # ASCII punctuation: all of Markdown's syntax
@@ -109,6 +111,14 @@ def runs_or_stop() -> RunsFound:
             for run in troubled:
                 st.markdown("\n".join(f"- {plain(problem)}" for problem in run.problems))
     return found
+
+
+def run_colours(found: RunsFound) -> alt.Scale:
+    """One colour per run of the root, in name order: a run keeps its colour in every chart
+    whichever runs are shown beside it (``rccr.viz.RUN_COLOURS``, repeated past ten)."""
+    names = sorted(run.name for run in found.runs)
+    colours = [viz.RUN_COLOURS[i % len(viz.RUN_COLOURS)] for i in range(len(names))]
+    return alt.Scale(domain=names, range=colours)
 
 
 def class_name(label: int) -> str:

@@ -300,6 +300,7 @@ def _run_dashboard(args: argparse.Namespace) -> None:
     command = [sys.executable, "-m", "streamlit", "run", str(app)]
     command += ["--server.address", args.host, "--server.port", str(args.port)]
     command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    command += ["--client.toolbarMode", "minimal"]  # no "Deploy" menu for a local tool
     env = {**os.environ, "RCCR_RUNS_ROOT": str(args.runs.resolve())}
     print(f"dashboard: http://{args.host}:{args.port}  (runs: {args.runs}; Ctrl-C stops it)")
     sys.stdout.flush()

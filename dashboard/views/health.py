@@ -10,8 +10,6 @@ import streamlit as st
 
 from rccr.analysis.results import diagnostics_long
 
-RUN_COLOURS = alt.Scale(scheme="tableau10")
-
 st.title("Self-training health")
 st.caption(
     "Analysis only: measured with the target images' labels (the toy city has them; "
@@ -40,7 +38,7 @@ for group, rows in shown.groupby("group", sort=False):
         .encode(
             x=alt.X("iteration:Q", title="iteration", axis=alt.Axis(format="d")),
             y=alt.Y("value:Q", title=None),
-            color=alt.Color("run:N", scale=RUN_COLOURS),
+            color=alt.Color("run:N", scale=loaders.run_colours(found)),
             tooltip=["run", "iteration", "diagnostic", alt.Tooltip("value:Q", format=".3f")],
         )
         .properties(width=320, height=200)

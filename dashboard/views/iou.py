@@ -2,6 +2,7 @@
 
 import altair as alt
 import loaders
+import pandas as pd
 import streamlit as st
 
 from rccr.analysis.results import (
@@ -9,12 +10,12 @@ from rccr.analysis.results import (
     iou_at,
     iou_by_checkpoint,
     iou_long,
+    miou_at,
     miou_curves,
 )
 from rccr.data.labels import CLASS_NAMES
 
 CLASSES = list(CLASS_NAMES)
-RUN_COLOURS = alt.Scale(scheme="tableau10")  # distinct colours, one per run
 
 st.title("Per-class IoU")
 found = loaders.runs_or_stop()
@@ -40,7 +41,7 @@ st.altair_chart(
     .encode(
         x=alt.X("iteration:Q", title="iteration", axis=alt.Axis(format="d", tickMinStep=1)),
         y=alt.Y("mIoU:Q", title="target val mIoU (%)"),
-        color=alt.Color("run:N", scale=RUN_COLOURS),
+        color=alt.Color("run:N", scale=loaders.run_colours(found)),
         tooltip=["run", "iteration", "metric", alt.Tooltip("mIoU:Q", format=".2f")],
     ),
 )
@@ -79,18 +80,29 @@ st.altair_chart(
         x=alt.X(
             "IoU:Q", title="IoU (%)", scale=alt.Scale(domain=[0, 100]), axis=alt.Axis(tickCount=5)
         ),
-        color=alt.Color("run:N", scale=RUN_COLOURS),
+        color=alt.Color("run:N", scale=loaders.run_colours(found)),
         tooltip=["run", "class", alt.Tooltip("IoU:Q", format=".1f")],
     )
     .properties(height=26 * len(CLASSES)),
 )
 
 st.header("Per-class IoU at " + ("each run's last evaluation" if at is None else f"iter_{at}"))
+scores = miou_at(runs, at)
+full = pd.concat([scores.drop(index="iteration"), table])
 st.dataframe(
-    table,
-    height=35 * (len(table) + 1) + 3,  # every class without scrolling
-    column_config={name: st.column_config.NumberColumn(format="%.1f") for name in table.columns},
+    full,
+    height=35 * (len(full) + 1) + 3,  # every class without scrolling
+    column_config={name: st.column_config.NumberColumn(format="%.1f") for name in full.columns},
 )
+iterations = scores.loc["iteration"].astype(int) if len(scores.columns) else pd.Series()
+if at is None and iterations.nunique() > 1:
+    st.warning(
+        "The runs are compared at different iterations: "
+        + ", ".join(loaders.plain(f"{name} at {i}") for name, i in iterations.items())
+        + ". Pick a checkpoint they share above to compare like with like."
+    )
+elif len(iterations):
+    st.caption(f"Every run at iteration {int(iterations.iloc[0])}.")
 st.caption("None: the class is absent from both labels and predictions (IoU undefined).")
 st.download_button(
     "Download every checkpoint's IoU (CSV)",

@@ -11,6 +11,7 @@ so nothing outside that folder is ever read::
     miou_curves(found.runs)                     # mIoU against iteration, long form
     iou_by_checkpoint(found.runs[0])            # classes x checkpoints
     iou_at(found.runs, iteration=None)          # classes x runs at each run's last checkpoint
+    miou_at(found.runs, iteration=None)         # their mIoUs and iterations
 
 A run's *headline* number is the mIoU of its last evaluated checkpoint. The best
 checkpoint's mIoU is shown too, labelled as chosen on target val: picking it looks at
@@ -44,6 +45,7 @@ __all__ = [
     "iou_at",
     "iou_by_checkpoint",
     "iou_long",
+    "miou_at",
     "miou_curves",
     "runs_table",
     "skipped_table",
@@ -267,6 +269,20 @@ def iou_at(runs: list[Run], iteration: int | None = None) -> pd.DataFrame:
         if chosen in run.evals:
             columns[run.name] = _per_class(run.evals[chosen])
     table = pd.DataFrame(columns, index=None if columns else list(CLASS_NAMES), dtype=float)
+    table.index.name = "class"
+    return table
+
+
+def miou_at(runs: list[Run], iteration: int | None = None) -> pd.DataFrame:
+    """The mIoUs (rows: mIoU19, and mIoU16/mIoU13 where scored) and the checkpoint's
+    iteration (row "iteration") of several runs at one checkpoint, columns = runs; the
+    companion of :func:`iou_at`, with the same runs and checkpoints."""
+    columns = {}
+    for run in runs:
+        chosen = (max(run.evals) if run.evals else None) if iteration is None else iteration
+        if chosen in run.evals:
+            columns[run.name] = pd.Series({**run.evals[chosen].miou, "iteration": chosen})
+    table = pd.DataFrame(columns, dtype=float)
     table.index.name = "class"
     return table
 

@@ -54,6 +54,7 @@ from rccr.config import Config, describe_differences
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluation import EvalResult, evaluate
+from rccr.method.region_contrast import contrast_weight
 from rccr.runs import Run, RunError, RunLock, RunWriter, default_run_dir, load_run, saved_config
 from rccr.training import checkpoint, distributed
 from rccr.training.data_stream import DataStream
@@ -429,6 +430,12 @@ class Trainer:
         record: dict[str, float] = {}
         if self.iteration % cfg.log_every == 0 or done:
             record |= meter.flush() | {"lr": self._lr_at(self.iteration - 1)}
+            if cfg.mode == "rccr":  # lambda(t) of the interval's last step, as lr
+                method = self.config.method
+                record["contrast_weight"] = contrast_weight(
+                    self.iteration - 1, cfg.iterations, method.contrast_weight,
+                    method.contrast_start_iter,
+                )  # fmt: skip
             record |= self.faults.metrics()
             bar.set_postfix({k: f"{v:.3f}" for k, v in record.items() if k.startswith("loss")},
                             refresh=False)  # fmt: skip

@@ -11,7 +11,14 @@ none reads files, trains or runs a network. Label maps are drawn in the Cityscap
   memory-bank filling and t-SNE.
 """
 
-from rccr.viz.canvas import DOMAIN_COLOURS, DPI, NotebookFigure, class_colors, to_numpy
+from rccr.viz.canvas import (
+    DOMAIN_COLOURS,
+    DPI,
+    RUN_COLOURS,
+    NotebookFigure,
+    class_colors,
+    to_numpy,
+)
 from rccr.viz.charts import (
     LiveLossPlot,
     bank_fill_figure,
@@ -30,6 +37,7 @@ from rccr.viz.images import image_grid, palette_figure, region_figure
 __all__ = [
     "DOMAIN_COLOURS",
     "DPI",
+    "RUN_COLOURS",
     "LiveLossPlot",
     "NotebookFigure",
     "bank_fill_figure",

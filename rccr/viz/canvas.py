@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DOMAIN_COLOURS",
     "DPI",
+    "RUN_COLOURS",
     "Box",
     "NotebookFigure",
     "add_class_legend",
@@ -44,6 +45,10 @@ DPI = 80
 DOMAIN_COLOURS = {DOMAIN_AUGMENTED: "#e45756", DOMAIN_TARGET: "#4c78a8"}
 """The bank's two domains, the same in every figure and dashboard page: red for the
 student's features of the augmented image, blue for the teacher's of the clean target."""
+RUN_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+               "#ff9da7", "#9c755f", "#bab0ac")  # fmt: skip
+"""Colours for runs compared in one chart (Tableau 10), given to runs in name order over
+all the runs shown, so a run keeps its colour whichever others are picked beside it."""
 Box = tuple[int, int, int, int]  # (top, left, height, width) in pixels
 
 

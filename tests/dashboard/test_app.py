@@ -16,7 +16,7 @@ from rccr.runs import load_run
 
 OpenPage = Callable[..., AppTest]
 BrokenRoot = Callable[[str], Path]
-PAGES = ("runs", "regions", "tsne", "iou", "health")
+PAGES = ("runs", "training", "regions", "tsne", "iou", "health")
 BROKEN = (
     "missing_root",
     "empty_root",
@@ -94,10 +94,24 @@ def test_app__every_page_renders_the_fixture(
         assert row["last mIoU"] == pytest.approx(rccr.evals[4].miou["mIoU19"])
         assert "train.mode" in list(app.dataframe[1].value["key"])  # the config diff
         assert len(app.code) == 2  # both configs
+    elif page == "training":
+        table = app.dataframe[0].value
+        assert sorted(table["run"]) == ["dacs", "rccr"] and set(table["of"]) == {4}
+        assert list(table["status"]) == ["finished"] * 2 and (table["it/s"] > 0).all()
+        assert table["time left (min)"].isna().all()  # nothing is running
+        miou, curves = _charts(app)
+        assert miou["encoding"]["y"]["field"] == "mIoU"
+        assert curves["facet"]["field"] == "quantity"
+        shown = set(curves["facet"]["sort"])  # the quantities the runs logged, in order
+        assert {"learning rate (backbone)", "contrastive weight lambda(t)",
+                "loss: regional contrast (before lambda)", "throughput (iterations / s)",
+                "loss: ClassMix cross-entropy (weighted)"} <= shown  # fmt: skip
+        assert not app.toggle[0].value  # no run is live: not following
     elif page == "iou":
         assert len(_charts(app)) == 3
         table = app.dataframe[0].value
-        assert table.shape == (19, 2) and len(app.download_button) == 1
+        assert table.shape == (20, 2) and len(app.download_button) == 1
+        assert table.index[0] == "mIoU19" and "Every run at iteration 4." in text
     elif page == "tsne":
         assert len(_charts(app)) == 2
         assert "features/iter_2.npz" in text and "features/iter_4.npz" in text
@@ -141,9 +155,14 @@ def test_iou__runs_checkpoint_and_heatmap_controls(runs_root: Path, open_page: O
     app = open_page(runs_root, "iou")
     app.multiselect(key="iou.runs").unselect("dacs").run()
     assert list(_clean(app).dataframe[0].value.columns) == ["rccr"]
+    colours = [c["encoding"]["color"] for c in _charts(app) if "color" in c["encoding"]]
+    by_run = [colour["scale"] for colour in colours if colour["field"] == "run"]
+    assert by_run and all(scale["domain"] == ["dacs", "rccr"] for scale in by_run)  # stable
     app.selectbox(key="iou.checkpoint").select(2).run()
-    expected = load_run(runs_root / "rccr").evals[2].iou
-    np.testing.assert_allclose(_clean(app).dataframe[0].value["rccr"], expected)
+    result = load_run(runs_root / "rccr").evals[2]
+    shown = _clean(app).dataframe[0].value["rccr"]
+    assert shown.iloc[0] == pytest.approx(result.miou["mIoU19"])  # the mIoU row first
+    np.testing.assert_allclose(shown.iloc[1:], result.iou)
     app.multiselect(key="iou.runs").select("dacs").run()
     app.selectbox(key="iou.heatmap_run").select("dacs").run()
     heat = _charts(_clean(app))[1]

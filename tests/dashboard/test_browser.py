@@ -128,9 +128,20 @@ def _radio(page, label: str, option: str, expect: str) -> None:
     _until(page, lambda: group.get_by_text(option, exact=True).click(), expect)
 
 
+def _toggle(page, label: str, expect: str) -> None:
+    toggle = page.get_by_test_id("stCheckbox").filter(has_text=label)
+    _until(page, lambda: toggle.click(), expect)
+
+
 PAGES: dict[str, tuple[str, str, Callable]] = {
     # url path, text of the page's last element, one control changed and its visible effect
     "runs": ("", "differ", lambda page: _select(page, "Run", "rccr", "rccr/config.yaml")),
+    "runs_by_name": ("runs", "differ", lambda page: None),  # /runs: the same page
+    "training": (
+        "training",
+        "multiplies it",
+        lambda page: _toggle(page, "Refresh every", "Following: refreshed on its own"),
+    ),
     "regions": (
         "regions",
         "negatives from the clean target (teacher)",
@@ -167,6 +178,7 @@ def test_browser__every_page_and_one_control(
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.get_by_test_id("stAlertContentError").count() == 0
         assert page.get_by_text("Page not found").count() == 0
+        assert page.get_by_text("Deploy", exact=True).count() == 0  # a local tool
     finally:
         page.close()
 
