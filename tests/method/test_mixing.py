@@ -191,6 +191,52 @@ def test_release_cut_mix_box__corners_cover_every_allowed_cell() -> None:
     assert (0, 0) in corners and max(max(c) for c in corners) == 48  # 64 - 8 - the smallest box
 
 
+def _release_box_reference(height: int, width: int, stride: int, seed: int) -> list[int]:
+    """The release's box, written out the slow way: r ~ U(0, 1), each side
+    floor(side * sqrt(r) / stride) cells (at least one), each corner
+    floor(u * (cells - side)) with u ~ U(0, 1) drawn after r from the same generator."""
+    generator = _gen(seed)
+    ratio = torch.rand((), generator=generator).item()
+    u = torch.rand(2, generator=generator).tolist()
+    box = []
+    for k, size in enumerate((height, width)):
+        cells = size // stride
+        side = max(1, int(size * math.sqrt(ratio)) // stride)
+        box.append((math.floor(u[k] * (cells - side)) * stride, side * stride))
+    return [box[0][0], box[1][0], box[0][1], box[1][1]]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_release_cut_mix_box__matches_a_loop_reference(seed: int) -> None:
+    height, width = (512, 256) if seed % 2 else (64, 128)
+    boxes = release_cut_mix_box(height, width, 2, 8, _gen(seed))
+    assert boxes.tolist() == [_release_box_reference(height, width, 8, seed)] * 2
+
+
+def test_release_cut_mix_box__guards_hold_at_the_supremum_of_the_draws(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Draws that round up to 1 (float32) would give a box of the whole side, or a corner
+    one cell too far: the box still leaves the last row and column of cells free."""
+    from rccr.method import mixing
+
+    monkeypatch.setattr(mixing.torch, "rand", lambda *size, **kw: torch.ones(size[0]))
+    assert release_cut_mix_box(64, 128, 1, 8, _gen(0)).tolist() == [[0, 0, 56, 120]]
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "stride"),
+    [(60, 64, 8), (64, 60, 8), (8, 64, 8), (64, 8, 8), (64, 64, 0)],
+)
+def test_release_cut_mix_box__not_two_cells_of_the_stride_raises(
+    height: int, width: int, stride: int
+) -> None:
+    with pytest.raises(ValueError, match=rf"^image {height}x{width}: expected multiples of "):
+        release_cut_mix_box(height, width, 2, stride, _gen(0))
+    assert release_cut_mix_box(16, 16, 1, 8, _gen(0)).tolist() == [[0, 0, 8, 8]]  # 2 cells
+    assert release_cut_mix_box(2, 2, 1, 1, _gen(0)).tolist() == [[0, 0, 1, 1]]  # stride 1
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_box_mask__area_and_placement(seed: int) -> None:
     boxes = cut_mix_box(32, 48, 5, 8, _gen(seed))
