@@ -468,7 +468,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif tp is float:
         number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value)
+            number = float(value) if abs(value) < 2**1023 else math.inf  # 400 digits: inf
         elif isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
             with contextlib.suppress(ValueError):
                 number = float(value)

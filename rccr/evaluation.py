@@ -270,7 +270,7 @@ def predict(model: nn.Module, image: Tensor, out_size: tuple[int, int]) -> Tenso
     Returns:
         (B, C, H, W) float32 logits.
     """
-    if image.ndim != 4:
+    if image.ndim != 4 or image.shape[1] != 3:
         raise ValueError(f"image has shape {tuple(image.shape)}; expected (B, 3, h, w)")
     return _upsample(_logits(model, image), out_size)
 

@@ -67,6 +67,17 @@ def test_cli_train__bad_override_is_named_in_one_line(
     assert not (tmp_path / "r").exists()
 
 
+def test_load_config__a_long_override_is_quoted_cut_to_200_characters() -> None:
+    long = "train.lr=" + "9" * 400
+    with pytest.raises(ConfigError) as info:
+        load_config("toy", [long, "train.iterations=5"])
+    assert str(info.value).startswith(f"override {long[:197]}...: train.lr: expected ")
+    exact = "data.source_list=" + "x" * 183  # 200 characters: quoted whole
+    with pytest.raises(ConfigError) as info:
+        load_config("toy", [exact, "data.source_size=[100, 100]"])
+    assert str(info.value).startswith(f"{PRESET_DIR / 'toy.yaml'} with overrides {exact}, data.")
+
+
 def test_load_config__the_last_override_of_a_key_is_the_one_blamed() -> None:
     with pytest.raises(ConfigError, match=r"^override train\.lr=-1: train\.lr: expected > 0"):
         load_config("toy", ["train.lr=0.1", "train.lr=-1"])

@@ -298,6 +298,23 @@ def test_mean_iou__hand_example_and_all_nan() -> None:
     assert math.isnan(mean_iou(torch.tensor([math.nan, 0.5]), subset=[0]))
 
 
+def test_eval_result__table_layout_line_by_line() -> None:
+    """The exact layout: header, one line per class, a rule as wide as the lines, mIoUs."""
+    lines = make_result().format_table().splitlines()
+    width = len("traffic light")  # the longest class name
+    assert lines[2] == f"{'class':<{width}}  {'IoU %':>6}"
+    assert lines[3] == f"{'road':<{width}}  {'0.00':>6}" and lines[4].startswith("sidewalk ")
+    assert lines[3 + 19] == "-" * (width + 8) and len(lines[3 + 19]) == len(lines[2])
+    assert lines[-3:] == [f"{'mIoU19':<{width}}  {'41.25':>6}", f"{'mIoU16':<{width}}  "
+                          f"{'-':>6}", f"{'mIoU13':<{width}}  {'50.00':>6}"]  # fmt: skip
+
+
+def test_eval_result__table_of_another_class_count_numbers_the_classes() -> None:
+    result = make_result(confusion=[[1, 0], [0, 1]], iou=[100.0, 50.0], miou={"mIoU19": 75.0})
+    lines = result.format_table().splitlines()
+    assert lines[3:5] == ["0       100.00", "1        50.00"]  # width of "mIoU19"
+
+
 # --- predict and evaluate: the full-resolution protocol -----------------------------------
 
 
@@ -314,6 +331,13 @@ def test_predict__bilinear_without_corner_alignment_to_label_size(
     torch.testing.assert_close(logits, expected)
     corners = F.interpolate(low, size=out_size, mode="bilinear", align_corners=True)
     assert not torch.allclose(logits, corners)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8), (1, 1, 8, 8), (2, 4, 8, 8)])
+def test_predict__image_not_b3hw_is_named(shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError, match=rf"^image has shape \({', '.join(map(str, shape))},?\); "
+                       r"expected \(B, 3, h, w\)$"):  # fmt: skip
+        predict(LinearModel(), torch.rand(*shape), (8, 8))
 
 
 def test_predict__model_without_logits_is_a_type_error() -> None:
