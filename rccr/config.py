@@ -41,6 +41,7 @@ __all__ = [
     "NegativeSampling",
     "PositiveSampling",
     "TrainConfig",
+    "absolute_paths",
     "config_from_dict",
     "describe_differences",
     "flatten_config",
@@ -689,6 +690,30 @@ def _blame(problem: str, overrides: list[str], path: Path) -> str:
             return f"override {_cut(item)}: {problem}"
     given = ", ".join(_cut(item) for item in overrides)
     return f"{path} with overrides {given}: {problem}"
+
+
+_PATH_KEYS = {
+    "data": ("source_root", "target_root", "source_list", "target_list", "val_list"),
+    "model": ("pretrained",),
+}
+
+
+def absolute_paths(config: Config, base: str | os.PathLike | None = None) -> Config:
+    """``config`` with every relative path (dataset roots, list files, pretrained weights)
+    made absolute against ``base`` (default: the working directory), so that a run's
+    config.yaml names the same files from wherever it is read. ``null`` and ``none``
+    stay as they are."""
+    root = Path(base) if base is not None else Path.cwd()
+    sections = {}
+    for section, keys in _PATH_KEYS.items():
+        current = getattr(config, section)
+        changes = {}
+        for key in keys:
+            value = getattr(current, key)
+            if value is not None and value != "none" and not Path(value).is_absolute():
+                changes[key] = os.path.normpath(root / value)
+        sections[section] = dataclasses.replace(current, **changes)
+    return dataclasses.replace(config, **sections)
 
 
 def flatten_config(config: Config) -> dict[str, Any]:

@@ -74,7 +74,6 @@ __all__ = [
     "read_bounded",
     "read_skipped",
     "resolve_inside",
-    "same_run",
     "saved_config",
 ]
 
@@ -780,18 +779,6 @@ def _read_evals(run: Run) -> None:
             run.problems.append(str(exc))
         except Exception as exc:  # a run file may hold anything; the reader must not fail
             run.problems.append(f"{path}: malformed evaluation: {_one_line(exc)}")
-
-
-def same_run(run_dir: str | os.PathLike, config: Config) -> bool:
-    """Whether ``run_dir`` may hold a run of ``config``: it has no config.yaml yet, or one
-    equal to ``config``. Configs are compared as parsed, so a run written before a config
-    key was added (the key takes its default) still matches.
-
-    Raises:
-        RunError: as :func:`saved_config`.
-    """
-    saved = saved_config(run_dir)
-    return saved is None or saved == config
 
 
 def load_run(path: str | os.PathLike) -> Run:

@@ -220,3 +220,18 @@ def test_key_meanings__every_key_of_every_preset_is_documented() -> None:
     assert meanings["train.poly_power"] == "lr(t) = lr * (1 - t / iterations) ** poly_power."
     assert meanings["train.momentum"] == meanings["train.weight_decay"] == "SGD settings."
     assert meanings["data.flip"].endswith("trained from scratch.")  # continuation lines joined
+
+
+def test_absolute_paths__relative_paths_become_absolute_against_the_base(tmp_path) -> None:
+    from rccr.config import absolute_paths, load_config
+
+    config = load_config("toy", ["data.val_list=lists/val.txt", "model.pretrained=w/../w.pth",
+                                 "data.target_root=/abs/cs"])  # fmt: skip
+    done = absolute_paths(config, tmp_path)
+    assert done.data.source_root == str(tmp_path / "data/toy/gta5")
+    assert done.data.target_root == "/abs/cs" and done.data.source_list is None
+    assert done.data.val_list == str(tmp_path / "lists/val.txt")
+    assert done.model.pretrained == str(tmp_path / "w.pth")
+    assert absolute_paths(done, "/elsewhere") == done  # idempotent
+    assert absolute_paths(load_config("toy", ["model.pretrained=none"])).model.pretrained == "none"
+    assert done.train == config.train and done.method == config.method

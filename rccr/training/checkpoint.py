@@ -23,7 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from rccr.config import Config, ConfigError, config_from_dict, describe_differences
+from rccr.config import (
+    Config,
+    ConfigError,
+    absolute_paths,
+    config_from_dict,
+    describe_differences,
+)
 from rccr.runs import RunError, iteration_files, load_checkpoint
 from rccr.training.distributed import World, all_gather_rows
 from rccr.training.method_parts import MethodParts
@@ -106,7 +112,7 @@ def require_config(state: dict[str, Any], config: Config, run_dir: str | os.Path
     """
     path = Path(run_dir) / "checkpoints" / f"iter_{state['iteration']}.pt"
     try:
-        written = config_from_dict(state["config"])
+        written = absolute_paths(config_from_dict(state["config"]))  # as the trainer's
     except (KeyError, TypeError, ConfigError) as exc:
         raise RunError(f"{path}: holds no readable config ({exc}); cannot check it fits "
                        "this run") from exc  # fmt: skip

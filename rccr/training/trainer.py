@@ -50,7 +50,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from rccr.build import build_datasets, build_model
-from rccr.config import Config, describe_differences
+from rccr.config import Config, absolute_paths, describe_differences
 from rccr.data.dataset import Sample, SegmentationDataset
 from rccr.data.skipping import Checked, ReplaceBad, require_readable
 from rccr.evaluation import EvalResult, evaluate
@@ -101,6 +101,7 @@ class Trainer:
 
     def __init__(self, config: Config, out: str | os.PathLike | None = None) -> None:
         config.model.require_weights()  # before anything is read: a ResNet-101 needs them
+        config = absolute_paths(config)  # config.yaml names the same files from anywhere
         self.config = config
         self.out = Path(out) if out is not None else default_run_dir(config)
         # Datasets first: a wrong path fails before a large model is built.
@@ -173,7 +174,7 @@ class Trainer:
                 does not fit.
         """
         saved = saved_config(self.out)
-        if saved is not None and saved != self.config:
+        if saved is not None and absolute_paths(saved) != self.config:
             path = str(self.out / "config.yaml")
             keys = describe_differences(saved, self.config, path, "this config")
             raise RunError(

@@ -425,3 +425,30 @@ def test_train__each_evaluation_prints_a_line_with_the_best_so_far(
         assert f": mIoU19 {scores[iteration]:.2f} (best mIoU19 so far " in line
         assert f"so far {scores[best]:.2f} at iteration {best})" in line
     assert re.search(r"; about \d+ (s|min) left$", lines[0]) and lines[2].endswith(")")
+
+
+def test_train__config_yaml_names_files_by_absolute_path(
+    toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative data roots are stored resolved, so the run reads from anywhere; a run
+    written before (relative paths in config.yaml) still resumes from its own folder."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    relative = [f"data.source_root={os.path.relpath(toy / 'gta5')}",
+                f"data.target_root={os.path.relpath(toy / 'cityscapes')}"]  # fmt: skip
+    assert not relative[0].split("=")[1].startswith("/")
+    config = _config(toy, *relative)
+    train(config, "run", progress=False, until=3)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["data"]["source_root"] == str(toy / "gta5")
+    assert load_checkpoint(tmp_path / "run/checkpoints/iter_3.pt")["config"] == saved
+    # An older run: config.yaml and its checkpoint with the paths as typed.
+    saved["data"]["source_root"] = relative[0].split("=")[1]
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    state = load_checkpoint(tmp_path / "run/checkpoints/iter_3.pt")
+    state["config"] = saved
+    torch.save(state, tmp_path / "run/checkpoints/iter_3.pt")
+    resumed = Trainer(config, "run")  # not refused
+    assert resumed.iteration == 3
+    assert resumed.run(progress=False).status == "finished"
