@@ -1,10 +1,10 @@
 """The RCCR dashboard. Start it with ``rccr dashboard --runs DIR`` (or ``make dashboard``).
 
-Six pages over a folder of run directories: the runs and their configs, training curves
-(followed live), region sampling computed live from a checkpoint, a t-SNE of memory-bank
-snapshots, per-class IoU across checkpoints and runs, and the self-training diagnostics
-(analysis only). Pages are thin: loading lives in ``loaders.py`` (cached), everything else
-in ``rccr``.
+Seven pages over a folder of run directories: the runs and their configs, training curves
+(followed live), predictions on any image with confusion matrices, region sampling
+computed live from a checkpoint, a t-SNE of memory-bank snapshots, per-class IoU across
+checkpoints and runs, and the self-training diagnostics (analysis only). Pages are thin:
+loading lives in ``loaders.py`` (cached), everything else in ``rccr``.
 """
 
 from pathlib import Path
@@ -31,6 +31,7 @@ page = st.navigation(
         runs_page,
         st.Page(_to_runs, title="Runs", url_path="runs", visibility="hidden"),
         st.Page(HERE / "views" / "training.py", title="Training", url_path="training"),
+        st.Page(HERE / "views" / "predictions.py", title="Predictions", url_path="predictions"),
         st.Page(HERE / "views" / "regions.py", title="Region sampling", url_path="regions"),
         st.Page(HERE / "views" / "tsne.py", title="Memory-bank t-SNE", url_path="tsne"),
         st.Page(HERE / "views" / "iou.py", title="Per-class IoU", url_path="iou"),

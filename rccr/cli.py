@@ -238,13 +238,10 @@ def _run_eval(args: argparse.Namespace) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> None:
-    import numpy as np
-
     from rccr.analysis.checkpoints import load_models
     from rccr.analysis.prediction import load_image, predict_labels
     from rccr.data.files import encode_png, write_atomic
-    from rccr.viz.prediction_pictures import overlay, side_by_side
-    from rccr.viz.region_pictures import class_legend, display_scale, enlarge
+    from rccr.viz.prediction_pictures import prediction_picture
 
     runs = [(args.run, _checkpoint(args.checkpoint))]
     if args.compare is not None:
@@ -253,17 +250,14 @@ def _run_predict(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
         image = load_image(path)
-        panels, titles, shown = [image], [path.name], set()
-        for (run, _), m in zip(runs, models, strict=True):
-            labels = predict_labels(m.student, image, m.config.data.val_size).numpy()
-            panels.append(overlay(image, labels))
-            titles.append(f"{run.name} iter_{m.iteration}")
-            shown |= set(np.unique(labels).tolist())
-        factor = display_scale(image.shape[1])  # small images enlarged by a whole factor
-        picture = side_by_side([enlarge(panel, factor) for panel in panels], titles)
-        legend = class_legend(sorted(shown), width=picture.shape[1])
+        predictions = [
+            (f"{run.name} iter_{m.iteration}",
+             predict_labels(m.student, image, m.config.data.val_size).numpy())
+            for (run, _), m in zip(runs, models, strict=True)
+        ]  # fmt: skip
+        picture = prediction_picture(image, path.name, predictions)
         target = args.out / f"{path.stem}_prediction.png"
-        write_atomic(target, encode_png(np.concatenate([picture, legend])))
+        write_atomic(target, encode_png(picture))
         print(f"{path} -> {target}")
 
 

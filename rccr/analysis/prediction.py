@@ -12,18 +12,20 @@ lines up with the image pixel for pixel. ``rccr predict`` uses this.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import Tensor, nn
 
 from rccr.data.files import DataError, image_size, read_image
 from rccr.data.transforms import Size, resize_image, to_tensor
 from rccr.evaluation import predict
 
-__all__ = ["MAX_PIXELS", "load_image", "predict_labels"]
+__all__ = ["MAX_PIXELS", "decode_image", "load_image", "predict_labels"]
 
 MAX_PIXELS = 4096 * 4096
 """Largest image (in pixels) a prediction reads: decoding alone would need gigabytes more."""
@@ -40,6 +42,27 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     if width * height > MAX_PIXELS:
         raise DataError(f"{Path(path)}: {width}x{height} pixels; at most {MAX_PIXELS} are read")
     return read_image(path)
+
+
+def decode_image(data: bytes, name: str) -> np.ndarray:
+    """An image given as bytes (an upload) as (H, W, 3) uint8 RGB, its size checked from
+    the header before it is decoded.
+
+    Raises:
+        DataError: naming ``name``, if the bytes are not an image, or it is larger than
+            ``MAX_PIXELS``.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+            if width * height > MAX_PIXELS:
+                raise DataError(f"{name}: {width}x{height} pixels; at most {MAX_PIXELS} are read")
+            img.load()
+            return np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"{name}: cannot read image: {exc}") from exc
 
 
 @torch.no_grad()

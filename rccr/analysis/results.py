@@ -38,6 +38,7 @@ __all__ = [
     "RunsFound",
     "common_iterations",
     "config_diff",
+    "confusion_long",
     "diagnostics_long",
     "discover_runs",
     "flatten_config",
@@ -285,6 +286,21 @@ def miou_at(runs: list[Run], iteration: int | None = None) -> pd.DataFrame:
     table = pd.DataFrame(columns, dtype=float)
     table.index.name = "class"
     return table
+
+
+def confusion_long(result: EvalResult) -> pd.DataFrame:
+    """An evaluation's confusion matrix, long form: columns truth, prediction (class
+    names), pixels, and share: percent of the ground-truth class's pixels (a row sums to
+    100; NaN for a class with no pixels). Row ``truth``, column ``prediction``."""
+    names = _class_names(result)
+    rows = []
+    for t, counts in enumerate(result.confusion):
+        total = sum(counts)
+        for p, pixels in enumerate(counts):
+            share = 100.0 * pixels / total if total else math.nan
+            rows.append({"truth": names[t], "prediction": names[p], "pixels": pixels,
+                         "share": share})  # fmt: skip
+    return pd.DataFrame(rows, columns=["truth", "prediction", "pixels", "share"])
 
 
 def iou_long(runs: list[Run]) -> pd.DataFrame:

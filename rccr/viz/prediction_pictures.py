@@ -11,8 +11,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from rccr.data.labels import colorize
+from rccr.viz.region_pictures import class_legend, display_scale, enlarge
 
-__all__ = ["overlay", "side_by_side"]
+__all__ = ["overlay", "prediction_picture", "side_by_side"]
 
 _TITLE_HEIGHT = 26
 
@@ -62,6 +63,37 @@ def side_by_side(panels: list[np.ndarray], titles: list[str], gap: int = 8) -> n
         draw.text((x + 2, 4), _fit(title, panel.shape[1] - 4, font), fill=(49, 51, 63), font=font)
         x += panel.shape[1] + gap
     return np.array(canvas)
+
+
+def prediction_picture(
+    image: np.ndarray,
+    title: str,
+    predictions: list[tuple[str, np.ndarray]],
+    truth: np.ndarray | None = None,
+) -> np.ndarray:
+    """The image, each prediction drawn over it, and the ground truth where there is one,
+    side by side with their titles, small images enlarged, and a legend of the classes
+    shown (what ``rccr predict`` writes and the dashboard's Predictions page shows).
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        title: the image's title (its file name).
+        predictions: (title, (H, W) train ids) per model.
+        truth: (H, W) train ids (255: ignore), or None.
+
+    Returns:
+        (H', W', 3) uint8.
+    """
+    panels, titles, shown = [image], [title], set()
+    maps = [*predictions, *([("ground truth", truth)] if truth is not None else [])]
+    for name, labels in maps:
+        panels.append(overlay(image, labels))
+        titles.append(name)
+        shown |= set(np.unique(labels).tolist())
+    factor = display_scale(image.shape[1])  # small images enlarged by a whole factor
+    picture = side_by_side([enlarge(panel, factor) for panel in panels], titles)
+    legend = class_legend(sorted(shown - {255}), width=picture.shape[1])
+    return np.concatenate([picture, legend])
 
 
 def _fit(text: str, width: int, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> str:

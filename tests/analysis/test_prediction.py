@@ -63,3 +63,23 @@ def test_cli_predict__one_picture_per_image_with_a_second_run(
     missing = ["predict", args[1], "--run", str(tmp_path / "nowhere"), "--out", str(tmp_path)]
     assert main(missing) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_decode_image__an_upload_as_rgb_with_its_size_checked_first() -> None:
+    import io
+
+    from rccr.analysis.prediction import decode_image
+
+    image = np.random.default_rng(1).integers(0, 255, (6, 9, 3), dtype=np.uint8)
+    data = io.BytesIO()
+    Image.fromarray(image).convert("L").save(data, format="PNG")  # grey: converted to RGB
+    decoded = decode_image(data.getvalue(), "grey.png")
+    assert decoded.shape == (6, 9, 3) and decoded.dtype == np.uint8
+    assert (decoded[..., 0] == decoded[..., 2]).all()
+    side = int(MAX_PIXELS**0.5) + 1
+    huge = io.BytesIO()
+    Image.new("1", (side, side)).save(huge, format="PNG")
+    with pytest.raises(DataError, match=rf"^big\.png: {side}x{side} pixels; at most"):
+        decode_image(huge.getvalue(), "big.png")
+    with pytest.raises(DataError, match=r"^junk\.jpg: cannot read image"):
+        decode_image(b"\xff\xd8 not really a jpeg", "junk.jpg")

@@ -293,3 +293,21 @@ def test_diagnostics_long__every_logged_diagnostic_with_its_group(tmp_path: Path
     assert list(table["iteration"]) == [10, 10] and set(table["run"]) == {"a"}
     assert set(table["group"]) == {"teacher pseudo-labels", "negatives (negative sampling)"}
     assert sorted(table["value"]) == [0.1, 0.5]
+
+
+def test_confusion_long__rows_are_shares_of_each_true_class() -> None:
+    from rccr.analysis.results import confusion_long
+
+    confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=int)
+    confusion[0, 0], confusion[0, 1], confusion[13, 13] = 30, 10, 5  # road half right-ish
+    result = EvalResult("cityscapes", "val", "test", 1, confusion.tolist(),
+                        [math.nan] * NUM_CLASSES, {"mIoU19": 1.0})  # fmt: skip
+    table = confusion_long(result).set_index(["truth", "prediction"])
+    assert len(table) == NUM_CLASSES**2
+    assert table.loc[("road", "road"), "share"] == 75.0
+    assert table.loc[("road", "sidewalk"), "pixels"] == 10
+    assert table.loc[("road", "sidewalk"), "share"] == 25.0
+    assert table.loc[("car", "car"), "share"] == 100.0
+    assert math.isnan(table.loc[("sky", "sky"), "share"])  # no sky pixels
+    shares = table["share"].groupby(level="truth").sum()
+    assert shares[["road", "car"]].tolist() == [100.0, 100.0]

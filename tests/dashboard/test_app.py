@@ -16,7 +16,7 @@ from rccr.runs import load_run
 
 OpenPage = Callable[..., AppTest]
 BrokenRoot = Callable[[str], Path]
-PAGES = ("runs", "training", "regions", "tsne", "iou", "health")
+PAGES = ("runs", "training", "predictions", "regions", "tsne", "iou", "health")
 BROKEN = (
     "missing_root",
     "empty_root",
@@ -107,6 +107,11 @@ def test_app__every_page_renders_the_fixture(
                 "loss: regional contrast (before lambda)", "throughput (iterations / s)",
                 "loss: ClassMix cross-entropy (weighted)"} <= shown  # fmt: skip
         assert not app.toggle[0].value  # no run is live: not following
+    elif page == "predictions":
+        assert len(app.image) == 1 and len(_charts(app)) == 1  # the picture, the confusion
+        assert "Pixel accuracy on this image: dacs iter_4 " in text
+        assert "dacs iter_4 on val (4 images" in text
+        assert [s.value for s in app.selectbox][:3] == ["dacs", 4, "(none)"]
     elif page == "iou":
         assert len(_charts(app)) == 3
         table = app.dataframe[0].value
@@ -129,6 +134,19 @@ def test_app__every_page_renders_the_fixture(
 
 def _metric(app: AppTest, label: str) -> str:
     return next(m.value for m in app.metric if m.label.startswith(label))
+
+
+def test_predictions__a_second_run_and_another_image(runs_root: Path, open_page: OpenPage) -> None:
+    app = open_page(runs_root, "predictions")
+    app.selectbox(key="pred.compare").select("rccr").run()
+    text = _text(_clean(app))
+    assert "dacs iter_4 " in text and "rccr iter_4 " in text  # both accuracies
+    app.number_input(key="pred.index").set_value(2).run()
+    assert not _clean(app).error and len(app.image) == 1
+    app.selectbox(key="pred.confusion").select(2).run()
+    assert "dacs iter_2 on val" in _text(_clean(app))
+    app.radio(key="pred.source").set_value("an image of mine").run()
+    assert "Choose an image file" in _text(_clean(app)) and not app.image
 
 
 def test_runs__choosing_runs_diffs_their_configs(runs_root: Path, open_page: OpenPage) -> None:

@@ -142,6 +142,11 @@ PAGES: dict[str, tuple[str, str, Callable]] = {
         "multiplies it",
         lambda page: _toggle(page, "Refresh every", "Following: refreshed on its own"),
     ),
+    "predictions": (
+        "predictions",
+        "rows sum to 100",
+        lambda page: _select(page, "Compare with", "rccr", "rccr iter_4"),
+    ),
     "regions": (
         "regions",
         "negatives from the clean target (teacher)",

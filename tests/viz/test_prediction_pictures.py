@@ -27,3 +27,21 @@ def test_side_by_side__panels_in_a_row_under_titles() -> None:
     assert np.array_equal(out[26:, :20], a) and np.array_equal(out[26:, 24:], b)
     with pytest.raises(ValueError, match="height"):
         side_by_side([a, np.zeros((5, 5, 3), np.uint8)], ["a", "b"])
+
+
+def test_prediction_picture__panels_for_image_predictions_and_truth_with_a_legend() -> None:
+    from rccr.viz.prediction_pictures import prediction_picture
+
+    image = np.zeros((20, 40, 3), np.uint8)
+    first = np.zeros((20, 40), np.int64)  # all road
+    second = np.full((20, 40), 13, np.int64)  # all car
+    truth = np.full((20, 40), 255, np.int64)
+    truth[:, :10] = 10  # sky, the rest ignored
+    alone = prediction_picture(image, "x.png", [("a", first)])
+    both = prediction_picture(image, "x.png", [("a", first), ("b", second)], truth)
+    factor = 512 // 40
+    assert alone.shape[1] == 2 * 40 * factor + 8  # image and one prediction
+    assert both.shape[1] == 4 * 40 * factor + 3 * 8  # image, two predictions, truth
+    legend = both[-20:]  # the legend's swatches: road, sky, car; never the ignore label
+    colours = {tuple(c) for c in legend.reshape(-1, 3)}
+    assert {tuple(PALETTE[0]), tuple(PALETTE[10]), tuple(PALETTE[13])} <= colours
