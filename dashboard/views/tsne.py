@@ -32,7 +32,9 @@ chosen = st.multiselect(
     format_func=lambda i: f"iter_{i}",
     key="tsne.checkpoints",
 )
-colour_by = st.radio("Colour by", ["class", "domain"], horizontal=True, key="tsne.colour")
+COLOURINGS = {"class": "(pseudo-)label", "truth": "true class", "domain": "domain"}
+colour_by = st.radio("Colour by", list(COLOURINGS), horizontal=True, key="tsne.colour",
+                     format_func=COLOURINGS.__getitem__)  # fmt: skip
 if not chosen:
     st.info("Pick a checkpoint.")
     st.stop()
@@ -51,6 +53,7 @@ for iteration in sorted(chosen):
                 "x": embedding.points[:, 0],
                 "y": embedding.points[:, 1],
                 "class": [loaders.class_name(int(k)) for k in embedding.labels],
+                "truth": [loaders.class_name(int(k)) for k in embedding.truth],
                 "domain": [loaders.DOMAIN_NAMES.get(int(d), "?") for d in embedding.domain],
                 "step": embedding.step,
             }
@@ -62,9 +65,16 @@ if not frames:
 
 present = sorted({name for frame, _ in frames.values() for name in frame["class"]})
 shown = st.multiselect("Classes", present, default=present, key="tsne.classes")
+if colour_by == "truth":
+    known = sorted({name for frame, _ in frames.values() for name in frame["truth"]})
+    if known == ["ignore"]:
+        st.info("These snapshots hold no true classes (the images had no labels, or the run "
+                "predates them): coloured by (pseudo-)label instead.")  # fmt: skip
+        colour_by = "class"
+    domain, colours = loaders.palette_domain(known)
 if colour_by == "class":
     domain, colours = loaders.palette_domain(present)
-else:
+elif colour_by == "domain":
     domain, colours = list(loaders.DOMAIN_COLOURS), list(loaders.DOMAIN_COLOURS.values())
 
 columns = st.columns(len(frames))
@@ -83,14 +93,14 @@ for column, (iteration, (frame, embedding)) in zip(columns, frames.items(), stri
                     scale=alt.Scale(domain=domain, range=colours),
                     legend=alt.Legend(orient="bottom", columns=3, labelLimit=0, title=None),
                 ),
-                tooltip=["class", "domain", "step"],
+                tooltip=["class", "truth", "domain", "step"],
             )
             .properties(height=440),  # about as tall as the column is wide: t-SNE has no axes
         )
         how = "read from the cache" if embedding.cached else "computed"
         st.caption(
             f"{loaders.code(f'{run.name}/features/iter_{iteration}.npz')}: {len(visible)} of "
-            f"{len(frame)} features shown, coloured by {colour_by}; map {how} in "
+            f"{len(frame)} features shown, coloured by {COLOURINGS[colour_by]}; map {how} in "
             f"{embedding.seconds:.1f} s."
         )
         if embedding.cache_note:

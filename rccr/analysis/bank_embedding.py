@@ -104,12 +104,16 @@ class BankSnapshot:
         labels: (N,) int64 (pseudo-)labels (255 = ignore).
         domain: (N,) int8, 0 = augmented image (student), 1 = clean target (teacher).
         step: (N,) int64 iteration each row was written at.
+        truth: (N,) int64 true class of each row where the images had labels (the toy
+            city; Cityscapes train with gtFine), 255 where unknown or in snapshots written
+            before banks stored it. For analysis only.
     """
 
     features: np.ndarray
     labels: np.ndarray
     domain: np.ndarray
     step: np.ndarray
+    truth: np.ndarray
 
 
 def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
@@ -120,6 +124,7 @@ def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
             if missing:
                 raise ValueError(f"missing arrays {sorted(missing)}")
             features, labels, domain, step = (arrays[name] for name in _ARRAYS)
+            truth = arrays["truth"] if "truth" in arrays.files else None
     except RunError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -131,7 +136,9 @@ def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
     if features.shape[1] == 0:
         raise RunError(f"{path}: features must have at least one column, got {features.shape}")
     n = features.shape[0]
-    for name, array in (("labels", labels), ("domain", domain), ("step", step)):
+    if truth is None:
+        truth = np.full(n, 255, dtype=np.int64)
+    for name, array in (("labels", labels), ("domain", domain), ("step", step), ("truth", truth)):
         if array.dtype.kind not in "iu":
             raise RunError(f"{path}: {name} must be integers, got {array.dtype}")
         if array.shape != (n,):
@@ -143,7 +150,8 @@ def _parse_snapshot(data: bytes, path: Path) -> BankSnapshot:
         raise RunError(f"{path}: features hold values up to {largest:.0e}; a bank's features "
                        "are L2-normalised")  # fmt: skip
     return BankSnapshot(features.astype(np.float32), labels.astype(np.int64),
-                        domain.astype(np.int8), step.astype(np.int64))  # fmt: skip
+                        domain.astype(np.int8), step.astype(np.int64),
+                        truth.astype(np.int64))  # fmt: skip
 
 
 def _read_snapshot(path: Path) -> bytes:
@@ -218,7 +226,8 @@ class BankEmbedding:
     Attributes:
         points: (n, 2) float32 map coordinates.
         rows: (n,) int64 rows of the snapshot that were mapped.
-        labels, domain, step: (n,) the mapped rows' labels, domains and steps.
+        labels, domain, step, truth: (n,) the mapped rows' labels, domains, steps and
+            true classes (255: unknown).
         digest: SHA-256 of the snapshot file.
         cached: whether the map was read from the cache.
         seconds: time to compute or read it.
@@ -230,6 +239,7 @@ class BankEmbedding:
     labels: np.ndarray
     domain: np.ndarray
     step: np.ndarray
+    truth: np.ndarray
     digest: str
     cached: bool
     seconds: float
@@ -327,6 +337,7 @@ def embed_bank(
         labels=snapshot.labels[rows],
         domain=snapshot.domain[rows],
         step=snapshot.step[rows],
+        truth=snapshot.truth[rows],
         digest=digest,
         cached=found is not None,
         seconds=time.perf_counter() - start,

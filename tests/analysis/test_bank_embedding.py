@@ -263,3 +263,24 @@ def test_load_bank_snapshot__not_a_regular_file_is_refused(tmp_path: Path) -> No
     os.mkfifo(tmp_path / "iter_1.npz")  # reading it would wait for a writer
     with pytest.raises(RunError, match="not a regular file"):
         load_bank_snapshot(tmp_path / "iter_1.npz")
+
+
+def test_load_bank_snapshot__true_classes_read_or_unknown(tmp_path: Path) -> None:
+    """Snapshots carry each row's true class (for the t-SNE colouring); one written before
+    they did reads as unknown (255) rather than failing."""
+    from rccr.analysis.bank_embedding import load_bank_snapshot
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "features": rng.normal(size=(5, 4)).astype(np.float16),
+        "labels": np.arange(5, dtype=np.int64),
+        "domain": np.zeros(5, dtype=np.int8),
+        "step": np.ones(5, dtype=np.int64),
+    }
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert load_bank_snapshot(tmp_path / "old.npz").truth.tolist() == [255] * 5
+    np.savez(tmp_path / "new.npz", **arrays, truth=np.array([3, 3, 255, 0, 1]))
+    assert load_bank_snapshot(tmp_path / "new.npz").truth.tolist() == [3, 3, 255, 0, 1]
+    np.savez(tmp_path / "bad.npz", **arrays, truth=np.array([0.5] * 5))
+    with pytest.raises(RunError, match=r"bad\.npz: truth must be integers"):
+        load_bank_snapshot(tmp_path / "bad.npz")

@@ -191,6 +191,12 @@ def test_tsne__checkpoints_colour_and_class_filter(runs_root: Path, open_page: O
     app = open_page(runs_root, "tsne")
     app.radio(key="tsne.colour").set_value("domain").run()
     assert all(c["encoding"]["color"]["field"] == "domain" for c in _charts(_clean(app)))
+    app.radio(key="tsne.colour").set_value("truth").run()  # the toy city has labels
+    charts = _charts(_clean(app))
+    assert all(c["encoding"]["color"]["field"] == "truth" for c in charts)
+    truths = set(np.load(runs_root / "rccr/features/iter_4.npz")["truth"].tolist()) - {255}
+    assert truths and len(charts[-1]["encoding"]["color"]["scale"]["domain"]) >= len(truths)
+    assert "coloured by true class" in _text(app)
     app.multiselect(key="tsne.checkpoints").unselect(2).run()
     assert len(_charts(_clean(app))) == 1
     present = app.multiselect(key="tsne.classes").value
