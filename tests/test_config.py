@@ -235,3 +235,15 @@ def test_absolute_paths__relative_paths_become_absolute_against_the_base(tmp_pat
     assert absolute_paths(done, "/elsewhere") == done  # idempotent
     assert absolute_paths(load_config("toy", ["model.pretrained=none"])).model.pretrained == "none"
     assert done.train == config.train and done.method == config.method
+
+
+def test_describe_differences__counts_the_keys_past_those_shown() -> None:
+    from rccr.config import describe_differences, load_config
+
+    a = load_config("toy")
+    three = load_config("toy", ["train.lr=0.5", "train.seed=3", "train.momentum=0.5"])
+    text = describe_differences(a, three, "A", "B")
+    assert text.count(" in A, ") == 3 and "more" not in text
+    four = load_config("toy", ["train.lr=0.5", "train.seed=3", "train.momentum=0.5", "name=x"])
+    assert describe_differences(a, four, "A", "B").endswith(", and 1 more")
+    assert describe_differences(a, four, "A", "B", shown=4).count(" in A, ") == 4

@@ -71,7 +71,8 @@ def restore(
     optimizer: torch.optim.Optimizer,
     method: MethodParts | None = None,
     scaler: torch.amp.GradScaler | None = None,
-    world: World | None = None,
+    *,
+    world: World,
 ) -> int:
     """Load a captured state; return the iteration it was taken at.
 
@@ -79,7 +80,6 @@ def restore(
         RunError: if the state does not fit this run (e.g. a bank of another size after a
             change of the number of DDP processes).
     """
-    world = world or World()
     try:
         student.load_state_dict(state["student"])
         optimizer.load_state_dict(state["optimizer"])

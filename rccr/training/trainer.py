@@ -189,7 +189,7 @@ class Trainer:
             return None
         checkpoint.require_config(state, self.config, self.out)
         self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
-                                            self.precision.scaler, self.world)  # fmt: skip
+                                            self.precision.scaler, world=self.world)  # fmt: skip
         owed = state.get("log_record")
         return dict(owed) if isinstance(owed, dict) else None
 
@@ -495,7 +495,7 @@ class Trainer:
         """Continue from the newest checkpoint, past the failed step's batch, or re-raise."""
         state = self.faults.roll_back(error, self.iteration, writer)
         self.iteration = checkpoint.restore(state, self.student, self.optimizer, self.method,
-                                            self.precision.scaler, self.world)  # fmt: skip
+                                            self.precision.scaler, world=self.world)  # fmt: skip
         if self.world.is_main:
             warnings.warn(f"{error}; rolled back to iteration {self.iteration} and skipping "
                           "that batch", stacklevel=3)  # fmt: skip

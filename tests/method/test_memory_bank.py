@@ -76,6 +76,21 @@ def test_memory_bank__state_dict_round_trip() -> None:
         assert torch.equal(a, b)
 
 
+def test_memory_bank__state_without_truth_loads_as_unknown() -> None:
+    """A checkpoint written before banks kept true classes resumes; its rows' truth is 255."""
+    bank = MemoryBank(capacity=6, dim=3)
+    bank.enqueue(torch.randn(4, 3), torch.arange(4), 0, step=0, truth=torch.arange(4))
+    old = {k: v for k, v in bank.state_dict().items() if k != "truth"}
+    copy = MemoryBank(capacity=6, dim=3)
+    copy.truth.fill_(7)
+    copy.load_state_dict(old)
+    assert copy.truths().tolist() == [IGNORE_INDEX] * 4
+    assert torch.equal(copy.contents()[0], bank.contents()[0])
+    whole = MemoryBank(capacity=6, dim=3)
+    whole.load_state_dict(bank.state_dict())
+    assert whole.truths().tolist() == [0, 1, 2, 3]
+
+
 def test_memory_bank__snapshot_dtypes() -> None:
     bank = MemoryBank(capacity=10, dim=3)
     bank.enqueue(torch.randn(6, 3), torch.arange(6), DOMAIN_TARGET, step=2)
