@@ -65,15 +65,17 @@ if not frames:
 
 present = sorted({name for frame, _ in frames.values() for name in frame["class"]})
 shown = st.multiselect("Classes", present, default=present, key="tsne.classes")
+# The legend lists what the class filter leaves on the maps (the palette fixes the colours).
+visible_rows = [frame[frame["class"].isin(shown)] for frame, _ in frames.values()]
 if colour_by == "truth":
-    known = sorted({name for frame, _ in frames.values() for name in frame["truth"]})
-    if known == ["ignore"]:
+    known = sorted({name for frame in visible_rows for name in frame["truth"]})
+    if set(known) <= {"ignore"}:
         st.info("These snapshots hold no true classes (the images had no labels, or the run "
                 "predates them): coloured by (pseudo-)label instead.")  # fmt: skip
         colour_by = "class"
     domain, colours = loaders.palette_domain(known)
 if colour_by == "class":
-    domain, colours = loaders.palette_domain(present)
+    domain, colours = loaders.palette_domain(shown)
 elif colour_by == "domain":
     domain, colours = list(loaders.DOMAIN_COLOURS), list(loaders.DOMAIN_COLOURS.values())
 

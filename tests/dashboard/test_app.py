@@ -200,7 +200,10 @@ def test_tsne__checkpoints_colour_and_class_filter(runs_root: Path, open_page: O
     app.multiselect(key="tsne.checkpoints").unselect(2).run()
     assert len(_charts(_clean(app))) == 1
     present = app.multiselect(key="tsne.classes").value
+    app.radio(key="tsne.colour").set_value("class").run()
     app.multiselect(key="tsne.classes").set_value(present[:1]).run()
+    legend = _charts(_clean(app))[0]["encoding"]["color"]["scale"]["domain"]
+    assert legend == present[:1]  # the legend follows the class filter
     caption = next(c.value for c in _clean(app).caption if "features shown" in c.value)
     assert caption.split(" of ")[0].endswith(str(_class_count(runs_root, present[0])))
 
