@@ -144,13 +144,13 @@ def test_cli__eval_of_missing_run_is_named(tmp_path: Path, capsys) -> None:
 def test_cli__missing_data_says_how_to_make_it(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The toy preset before `rccr data make-toy`: the relative path is named with what it
-    is relative to, and the commands that make the data are suggested."""
+    """The toy preset before `rccr data make-toy`: the preset's relative path is named as
+    the absolute path it was taken for, and the commands that make the data are suggested."""
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--config", "toy", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith(f"error: data/toy/gta5/images: folder not found (relative to {tmp_path})")
+    assert err.startswith(f"error: {tmp_path}/data/toy/gta5/images: folder not found; ")
     assert "`rccr data make-toy --out data/toy`" in err and "`rccr data prepare " in err
 
 

@@ -162,6 +162,20 @@ def test_dataset__missing_folder_error_names_it(tmp_path: Path, name: str, folde
         OPENERS[name](tmp_path)
 
 
+def test_dataset__missing_folder_given_relative_says_relative_to_what(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative root (a run's config.yaml from before paths were stored absolute, read
+    by a dashboard started elsewhere) is named with the folder it was taken against."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as info:
+        OPENERS["gta5"](Path("data/gta5"))
+    assert str(info.value).startswith(f"data/gta5/images: folder not found (relative to "
+                                      f"{tmp_path}); expected images")  # fmt: skip
+    with pytest.raises(DataError, match=rf"^{tmp_path}/gta5/images: folder not found; "):
+        OPENERS["gta5"](tmp_path / "gta5")  # absolute: nothing to add
+
+
 def test_dataset__missing_label_error_names_it(tmp_path: Path) -> None:
     make_gta5(tmp_path)
     (tmp_path / "labels" / "00002.png").unlink()
