@@ -415,7 +415,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes = [f"Benchmark schedule of this preset, applied before the command's overrides: "
              f"`{' '.join(schedule)}`."] if schedule else []  # fmt: skip
     out = args.out / suite
-    written = uda_report.write_results(jobs, out, root, command, notes)
+    scored_on = "dev set" if args.dev else "target val"
+    written = uda_report.write_results(jobs, out, root, command, notes, scored_on)
     for path in written:
         print(f"wrote {path}")
     if interrupted:

@@ -215,8 +215,9 @@ def read_curves(path: Path) -> list[dict[str, str]]:
 
 
 def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wall: str,
-             notes: Sequence[str] = ()) -> str:  # fmt: skip
-    """The results table: mean ± std over seeds of the last checkpoint, gap closed, per class."""
+             notes: Sequence[str] = (), scored_on: str = "target val") -> str:  # fmt: skip
+    """The results table: mean ± std over seeds of the last checkpoint, gap closed, per class.
+    ``scored_on`` names what the runs were evaluated on ("dev set" for ``--dev``)."""
     methods = list(dict.fromkeys(s.method for s in scores))
     metric = scores[0].metric
     done = {m: [s for s in scores if s.method == m and s.finished] for m in methods}
@@ -226,7 +227,8 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
     lines = [
         f"# UDA benchmark: {scores[0].run_dir.parent.name}",
         "",
-        f"Target-val {metric} of the **last** checkpoint (iteration {iterations}), mean ± "
+        f"{scored_on.capitalize()} {metric} of the **last** checkpoint (iteration "
+        f"{iterations}), mean ± "
         f"sample std over seeds {', '.join(map(str, seeds))}. Gap closed: (method − "
         "source-only) / (oracle − source-only), from the means. The best checkpoint on target "
         "val peeks at target labels: it is an **oracle choice**, shown only for reference.",
@@ -298,7 +300,8 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
     return "\n".join(lines) + "\n"
 
 
-def plot(curves: list[dict[str, str]], metric: str, path: Path) -> Path:
+def plot(curves: list[dict[str, str]], metric: str, path: Path,
+         scored_on: str = "target val") -> Path:  # fmt: skip
     """mIoU against iteration: the mean over seeds per method, a band from min to max.
 
     Only finished runs are drawn, so every point of a line averages the same seeds.
@@ -323,11 +326,12 @@ def plot(curves: list[dict[str, str]], metric: str, path: Path) -> Path:
         mean = [statistics.fmean(by_iter[x]) for x in xs]
         style = "--" if method.startswith("rccr_") else "-"
         line = ax.plot(xs, mean, style, marker="o", ms=3, color=f"C{index}",
-                       label=f"{LABELS.get(method, method)} ({seeds} seeds)")[0]  # fmt: skip
+                       label=f"{LABELS.get(method, method)} ({seeds} seed"
+                             f"{'' if seeds == 1 else 's'})")[0]  # fmt: skip
         low, high = [min(by_iter[x]) for x in xs], [max(by_iter[x]) for x in xs]
         ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     ax.set_xlabel("iteration")
-    ax.set_ylabel(f"target-val {metric} (%)")
+    ax.set_ylabel(f"{scored_on} {metric} (%)")
     ax.set_title("Finished runs: mean over seeds, band = min to max")
     ax.grid(alpha=0.3)
     if ax.lines:
@@ -381,9 +385,12 @@ def wall_time(root: Path) -> str:
             f"trained runs (first started {first} UTC)")  # fmt: skip
 
 
-def write_results(jobs: Sequence[JobLike], out: Path, root: Path, command: str,
-                  notes: Sequence[str] = ()) -> list[Path]:  # fmt: skip
-    """Write results.csv, curves.csv, results.md and miou_curves.png into ``out``."""
+def write_results(
+    jobs: Sequence[JobLike], out: Path, root: Path, command: str,
+    notes: Sequence[str] = (), scored_on: str = "target val",
+) -> list[Path]:  # fmt: skip
+    """Write results.csv, curves.csv, results.md and miou_curves.png into ``out``;
+    ``scored_on`` names the evaluation split in them ("dev set" for ``--dev``)."""
     scores = [read_scores(job) for job in jobs]
     out.mkdir(parents=True, exist_ok=True)
     written = write_csvs(scores, out)
@@ -391,9 +398,9 @@ def write_results(jobs: Sequence[JobLike], out: Path, root: Path, command: str,
         return written
     seeds = list(dict.fromkeys(s.seed for s in scores))
     trained = [f"Trained by: `{c}`." for c in training_commands(root) if c != command]
-    text = markdown(scores, seeds, command, wall_time(root), [*trained, *notes])
+    text = markdown(scores, seeds, command, wall_time(root), [*trained, *notes], scored_on)
     write_atomic(out / "results.md", text.encode())
     written.append(out / "results.md")
     written.append(plot(read_curves(out / "curves.csv"), scores[0].metric,
-                        out / "miou_curves.png"))  # fmt: skip
+                        out / "miou_curves.png", scored_on))  # fmt: skip
     return written

@@ -265,6 +265,9 @@ def test_main__dev_scores_new_target_images_with_the_same_training_data(
     run = tmp_path / "runs" / "toy-dev" / "source_only_seed0"
     assert load_config(str(run / "config.yaml")).data.target_root == str(dev)
     assert _rows(tmp_path / "out" / "toy-dev" / "results.csv")[0]["finished"] == "True"
+    report = (tmp_path / "out" / "toy-dev" / "results.md").read_text()
+    assert "Dev set mIoU19 of the **last** checkpoint" in report  # never called target val
+    assert "Target-val" not in report
     for kind in ("leftImg8bit", "gtFine"):
         assert (dev / kind / "train").resolve() == (data / "cityscapes" / kind / "train").resolve()
     dev_val = sorted((dev / "leftImg8bit" / "val").rglob("*.png"))
