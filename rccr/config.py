@@ -249,6 +249,9 @@ class TrainConfig:
         channels_last: keep the network and its inputs in channels-last memory format
             (faster convolutions on recent GPUs).
         compile: run the student through ``torch.compile``.
+        tensorboard: also write every metrics.jsonl record as TensorBoard scalars to
+            ``<run>/tensorboard/`` (``tensorboard --logdir runs``; needs the tensorboard
+            package, ``pip install 'rccr[tensorboard]'``).
         nan_retries: when a loss term is NaN or infinite, roll back to the newest checkpoint
             (reloaded from disk), skip the offending batch and go on, at most this many
             times in the run; each roll-back is logged to skipped.jsonl and counted in
@@ -274,6 +277,7 @@ class TrainConfig:
     compile: bool = False
     lr_scaling: Literal["none", "linear"] = "none"
     nan_retries: int = 0
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "log_every"):

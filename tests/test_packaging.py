@@ -33,8 +33,9 @@ def test_pyproject__extras_and_console_script() -> None:
     project = PYPROJECT["project"]
     assert project["name"] == "rccr"
     assert project["requires-python"] == ">=3.10"
-    assert set(project["optional-dependencies"]) == {"notebooks", "dashboard", "dev", "all"}
-    assert project["optional-dependencies"]["all"] == ["rccr[notebooks,dashboard,dev]"]
+    extras = {"notebooks", "dashboard", "dev", "tensorboard", "all"}
+    assert set(project["optional-dependencies"]) == extras
+    assert project["optional-dependencies"]["all"] == ["rccr[notebooks,dashboard,dev,tensorboard]"]
     assert project["scripts"]["rccr"] == "rccr.cli:main"
     for requirement in project["dependencies"]:
         assert re.search(r">=|<", requirement), f"{requirement} should be a range, not a pin"

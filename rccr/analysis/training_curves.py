@@ -25,7 +25,7 @@ QUANTITIES: dict[str, str] = {
     "loss_source": "loss: source cross-entropy",
     "loss_mix": "loss: ClassMix cross-entropy (weighted)",
     "loss_contrast": "loss: regional contrast (before lambda)",
-    "loss_target": "loss: target cross-entropy (oracle)",
+    "loss_target_oracle": "loss: target cross-entropy (oracle)",
     "lr": "learning rate (backbone)",
     "contrast_weight": "contrastive weight lambda(t)",
     "it_per_s": "throughput (iterations / s)",

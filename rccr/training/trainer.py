@@ -64,6 +64,7 @@ from rccr.training.optim import build_optimizer, poly_lr, set_lr
 from rccr.training.precision import Precision
 from rccr.training.steps import StepOutput, dacs_step, oracle_step, rccr_step, source_only_step
 from rccr.training.stopping import agreed_stop, stop_requests
+from rccr.training.tensorboard import TensorBoardLog, require_tensorboard
 
 __all__ = ["Trainer", "TrainingError", "train"]
 
@@ -132,6 +133,9 @@ class Trainer:
         self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
         self.iteration = 0
         self._scores: dict[int, dict[str, float]] | None = None  # evaluations, for the log
+        self._board: TensorBoardLog | None = None
+        if train_cfg.tensorboard:
+            require_tensorboard()  # a missing package fails now, not after the first steps
         self._started = (time.time(), 0)  # when and at which iteration this process began
         if self.world.is_main:  # else a bad file would stop the run at its first evaluation
             require_readable(self.val_set)
@@ -195,6 +199,9 @@ class Trainer:
 
     def close(self) -> None:
         """Release the run directory to other trainers (done when a run ends)."""
+        if self._board is not None:
+            self._board.close()
+            self._board = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -402,6 +409,8 @@ class Trainer:
                 warnings.warn(f"dropped on resume: {problem}", stacklevel=3)
             writer.remove_temporaries()  # left by a writer killed mid-write
             writer.set_status("running", self.iteration, iterations=self.config.train.iterations)
+            if self.config.train.tensorboard:
+                self._board = TensorBoardLog(self.out / "tensorboard")
             self._announce()
         self._beat = self._started = (time.time(), self.iteration)
         self._complete(writer, on_log)
@@ -458,6 +467,8 @@ class Trainer:
         if record and writer is not None:
             line = {"iteration": self.iteration, "time": time.time(), **record}
             writer.log(line)
+            if self._board is not None:
+                self._board.write(line)
             self._heartbeat(writer)
             if on_log is not None:
                 on_log(line)
