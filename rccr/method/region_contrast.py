@@ -173,7 +173,7 @@ def _meets_own_location(
     sorted_locations = negative_locations[order]
     first = torch.searchsorted(sorted_locations, anchor_locations)  # (K,)
     counts = torch.searchsorted(sorted_locations, anchor_locations, right=True) - first  # (K,)
-    anchor = torch.repeat_interleave(torch.arange(counts.numel(), device=counts.device), counts)
+    anchor = torch.repeat_interleave(counts)  # 0, 0, 1, 1, 1, ...: the row of each pair
     # (P,) each same-location pair's place in its anchor's run: 0, 1, ..., counts[i] - 1
     place = torch.arange(anchor.numel(), device=counts.device) - (counts.cumsum(0) - counts)[anchor]
     negative = order[first[anchor] + place]  # (P,)

@@ -116,6 +116,7 @@ def require_config(state: dict[str, Any], config: Config, run_dir: str | os.Path
     except (KeyError, TypeError, ConfigError) as exc:
         raise RunError(f"{path}: holds no readable config ({exc}); cannot check it fits "
                        "this run") from exc  # fmt: skip
+    config = absolute_paths(config)  # paths compare as the files they name
     if written != config:
         keys = describe_differences(written, config, "the checkpoint", "config.yaml")
         raise RunError(

@@ -98,7 +98,8 @@ def test_colorize__uses_palette_and_blacks_out_ignore() -> None:
 
 
 def test_colorize__values_past_255_are_black_and_the_image_is_uint8() -> None:
-    """300 must not wrap to 44 (a class colour) on its way to uint8; below 0 is clipped."""
-    rgb = L.colorize(np.array([[300, 19, 1000, -3]]))
+    """269 must not wrap to 13 (car) on its way to uint8, nor 256 to 0 (road); below 0 is
+    clipped to road."""
+    rgb = L.colorize(np.array([[269, 256, 19, 1000, -3]]))
     assert rgb.dtype == np.uint8
-    assert [tuple(p) for p in rgb[0]] == [(0, 0, 0)] * 3 + [tuple(L.PALETTE[0])]
+    assert [tuple(p) for p in rgb[0]] == [(0, 0, 0)] * 4 + [tuple(L.PALETTE[0])]

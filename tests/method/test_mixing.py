@@ -210,6 +210,7 @@ def _release_box_reference(height: int, width: int, stride: int, seed: int) -> l
 def test_release_cut_mix_box__matches_a_loop_reference(seed: int) -> None:
     height, width = (512, 256) if seed % 2 else (64, 128)
     boxes = release_cut_mix_box(height, width, 2, 8, _gen(seed))
+    assert boxes.dtype == torch.int64  # pixel indices, whatever arithmetic made them
     assert boxes.tolist() == [_release_box_reference(height, width, 8, seed)] * 2
 
 

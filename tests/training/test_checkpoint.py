@@ -85,3 +85,24 @@ def test_restore__a_state_of_another_model_is_a_run_error_naming_the_iteration()
     del state["student"][next(iter(state["student"]))]  # a missing weight
     with pytest.raises(RunError, match=r"^checkpoint at iteration 12 does not fit this run: "):
         restore(state, student, optimizer, parts, world=World())
+
+
+def test_require_config__names_the_checkpoint_and_what_is_wrong(tmp_path) -> None:
+    from rccr.config import load_config
+    from rccr.training.checkpoint import require_config
+
+    config = load_config("toy")
+    state = {"iteration": 5, "config": {"train": {"lrr": 1}}}
+    readable = r"holds no readable config \(train\.lrr: unknown key.*\); cannot check it fits"
+    with pytest.raises(RunError, match=rf"^.*/checkpoints/iter_5\.pt: {readable} this run$"):
+        require_config(state, config, tmp_path)
+    state["config"] = load_config("toy", ["train.lr=0.5"]).to_dict()
+    with pytest.raises(RunError) as info:
+        require_config(state, config, tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'checkpoints' / 'iter_5.pt'}: written under another config than "
+        f"{tmp_path / 'config.yaml'}: train.lr (0.5 in the checkpoint, 0.01 in config.yaml); "
+        "restore config.yaml, or choose another output folder"
+    )
+    state["config"] = config.to_dict()
+    require_config(state, config, tmp_path)  # the same config: nothing to say
