@@ -392,3 +392,24 @@ def test_sample_rows__subset_without_replacement(n_total: int, n: int) -> None:
     assert rows.shape == (min(n, n_total),)
     assert len(set(rows.tolist())) == rows.numel()
     assert all(0 <= i < n_total for i in rows.tolist())
+
+
+@pytest.mark.parametrize("class_aware", [True, False])
+@pytest.mark.parametrize("seed", range(12))
+def test_meets_own_location__equals_a_pairwise_reference(seed: int, class_aware: bool) -> None:
+    """Which anchors have a negative at their own location left to remove, found by sorting,
+    against the K x M comparison written out: several negatives share a location, with
+    labels that agree and disagree, and locations no anchor has (-1: an earlier step)."""
+    from rccr.method.region_contrast import _meets_own_location
+
+    g = torch.Generator().manual_seed(seed)
+    anchor_locations = torch.randint(0, 12, (20,), generator=g)
+    negative_locations = torch.randint(-1, 12, (40,), generator=g)
+    anchor_labels = torch.randint(0, 3, (20,), generator=g)
+    negative_labels = torch.randint(0, 3, (40,), generator=g)
+    marked = _meets_own_location(anchor_locations, negative_locations, anchor_labels,
+                                 negative_labels, class_aware)  # fmt: skip
+    same = anchor_locations[:, None] == negative_locations[None, :]  # (K, M)
+    if class_aware:
+        same &= anchor_labels[:, None] != negative_labels[None, :]
+    assert marked.tolist() == same.any(dim=1).tolist()
