@@ -120,7 +120,7 @@ def _info_nce(
     """
     scaled = anchors / temperature  # (K, D): 1/t once, not on every logit
     positive_logits = (scaled * positives).sum(dim=1)  # (K,)
-    located = [False] * anchors.shape[0]
+    located: list[bool] = []  # per anchor: a negative at its own location to remove
     if anchor_locations is not None and negative_locations is not None:
         located = _meets_own_location(
             anchor_locations, negative_locations, anchor_labels, negative_labels, class_aware
@@ -132,7 +132,7 @@ def _info_nce(
         top = positive.clone()  # (R,)
         z = torch.ones_like(positive)  # (R,) the positive's term is exp(0)
         pulled = torch.zeros_like(q) if with_grad else None  # (R, D)
-        mask_locations = any(located[rows])
+        mask_locations = any(located[rows])  # never without locations (an empty list)
         for cols in columns:
             keys = negatives[cols]  # (C, D)
             logits = q @ keys.T  # (R, D) @ (D, C) -> (R, C)

@@ -125,3 +125,22 @@ def test_sample_entries__ignore_cells_only_with_the_release_switch(keep_ignore: 
     assert torch.equal(entries.features, flat[entries.cells])
     assert torch.equal(entries.labels, labels.reshape(30)[entries.cells])
     assert (IGNORE_INDEX in entries.labels.tolist()) is keep_ignore
+
+
+def test_memory_bank__sizes_checked() -> None:
+    MemoryBank(capacity=1, dim=1)  # the smallest bank
+    for capacity, dim in ((0, 3), (3, 0), (-1, -1)):
+        with pytest.raises(ValueError, match=rf"^capacity and dim must be >= 1, got {capacity} "):
+            MemoryBank(capacity=capacity, dim=dim)
+
+
+def test_memory_bank__locations_of_other_steps_are_minus_one() -> None:
+    """-1 is no location (locations are cell indices >= 0), so an earlier step's entry is
+    never taken for one at the anchor's own cell, whatever cell it came from."""
+    bank = MemoryBank(capacity=8, dim=2)
+    bank.enqueue(torch.randn(3, 2), torch.zeros(3, dtype=torch.long), 0, step=4,
+                 location=torch.tensor([1, 0, 5]))  # fmt: skip
+    bank.enqueue(torch.randn(2, 2), torch.zeros(2, dtype=torch.long), 1, step=5,
+                 location=torch.tensor([1, 2]))  # fmt: skip
+    assert bank.locations(5).tolist() == [-1, -1, -1, 1, 2]
+    assert bank.locations(4).tolist() == [1, 0, 5, -1, -1]
