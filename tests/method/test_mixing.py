@@ -329,3 +329,17 @@ def test_photometric__release_blurs_the_batch_with_one_sigma() -> None:
         assert all(torch.equal(out[0], o) for o in out)
     out = photometric(images, _gen(0), jitter_prob=0.0, blur_prob=1.0)
     assert not all(torch.equal(out[0], o) for o in out)
+
+
+def test_cut_mix_box__each_image_its_own_corner_and_a_checked_area() -> None:
+    """One box per image: over a batch the corners differ (a single draw broadcast over the
+    batch would give one corner); a fixed area must lie in (0, 1]."""
+    boxes = cut_mix_box(128, 128, 32, 8, _gen(3))
+    assert len({tuple(b[:2]) for b in boxes.tolist()}) > 8
+    assert cut_mix_box(64, 64, 2, 8, _gen(0), area=1.0)[:, 2:].tolist() == [[64, 64]] * 2
+    for area in (0.0, 1.5, -0.2):
+        with pytest.raises(ValueError, match=rf"^area must be in \(0, 1\], got {area}$"):
+            cut_mix_box(64, 64, 2, 8, _gen(0), area=area)
+    for height, width in ((4, 64), (64, 4)):  # one side under a cell
+        with pytest.raises(ValueError, match="stride"):
+            cut_mix_box(height, width, 2, 8, _gen(0))

@@ -413,3 +413,22 @@ def test_meets_own_location__equals_a_pairwise_reference(seed: int, class_aware:
     if class_aware:
         same &= anchor_labels[:, None] != negative_labels[None, :]
     assert marked.tolist() == same.any(dim=1).tolist()
+
+
+def test_contrast_weight__start_at_the_end_is_the_base_weight_past_it() -> None:
+    """contrast_start_iter == iterations: the loss never runs in training (every step is
+    before the start), and asking past it gives the base weight, not a division by zero."""
+    from rccr.method.region_contrast import contrast_weight
+
+    assert contrast_weight(9, 10, base=0.01, start=10) == 0.0
+    assert contrast_weight(10, 10, base=0.01, start=10) == 0.01
+    assert contrast_weight(12, 10, base=0.01, start=20) == 0.0
+
+
+def test_sample_rows__all_rows_in_order_when_n_reaches_the_total() -> None:
+    from rccr.method.region_contrast import sample_rows
+
+    assert sample_rows(5, 5, torch.Generator().manual_seed(0)).tolist() == [0, 1, 2, 3, 4]
+    assert sample_rows(5, 9).tolist() == [0, 1, 2, 3, 4]
+    drawn = sample_rows(50, 5, torch.Generator().manual_seed(0))
+    assert len(set(drawn.tolist())) == 5 and drawn.tolist() != [0, 1, 2, 3, 4]
