@@ -13,24 +13,27 @@ found = loaders.runs_or_stop()
 st.dataframe(
     runs_table(found.runs),
     hide_index=True,
-    column_config={
-        "run": st.column_config.TextColumn(width=150),
-        "mode": st.column_config.TextColumn(width=70),
-        "preset": st.column_config.TextColumn(width=110),
-        "status": st.column_config.TextColumn(width=85),
-        "iterations": st.column_config.NumberColumn("iterations done", width=110),
-        "of": st.column_config.NumberColumn(width=45),
-        "metric": st.column_config.TextColumn(width=70),
-        "last mIoU": st.column_config.NumberColumn(format="%.1f", width=85),
+    column_config={  # short labels (help on hover), so every column fits at 1400 px
+        "run": st.column_config.TextColumn(width=130),
+        "mode": st.column_config.TextColumn(width=90),
+        "preset": st.column_config.TextColumn(width=80),
+        "status": st.column_config.TextColumn(width=90),
+        "iterations": st.column_config.NumberColumn("done", width=55, help="iterations done"),
+        "of": st.column_config.NumberColumn(width=50, help="iterations in the schedule"),
+        "metric": st.column_config.TextColumn(width=65),
+        "last mIoU": st.column_config.NumberColumn("last", format="%.1f", width=60,
+                                                   help="mIoU of the last evaluation"),
         "last at": st.column_config.NumberColumn(width=60),
-        BEST_LABEL: st.column_config.NumberColumn(format="%.1f", width=215),
+        BEST_LABEL: st.column_config.NumberColumn("best*", format="%.1f", width=60,
+                                                  help=BEST_LABEL + ": an oracle choice"),
         "best at": st.column_config.NumberColumn(width=60),
         "skipped": st.column_config.NumberColumn(width=65),
+        "problems": st.column_config.NumberColumn(width=70),
     },
-)
+)  # fmt: skip
 st.caption(
-    "**last mIoU** is the headline number: target val at the last evaluated checkpoint. "
-    "**best mIoU** picks the checkpoint with the highest target-val mIoU, which looks at "
+    "**last** is the headline number: target-val mIoU at the last evaluated checkpoint. "
+    "**best\\*** picks the checkpoint with the highest target-val mIoU, which looks at "
     "target labels: an oracle choice, shown for reference only. **skipped** counts what "
     "training skipped: unreadable samples (`data.skip_bad`) and batches rolled back over "
     "(`train.nan_retries`), listed under the run's config below."

@@ -93,6 +93,10 @@ def test_app__every_page_renders_the_fixture(
         row = table[table["run"] == "rccr"].iloc[0]
         assert row["last mIoU"] == pytest.approx(rccr.evals[4].miou["mIoU19"])
         assert "train.mode" in list(app.dataframe[1].value["key"])  # the config diff
+        widths = json.loads(app.dataframe[0].proto.columns)
+        widths.pop("_index", None)  # hidden
+        assert set(widths) == set(table.columns)  # every column sized ...
+        assert sum(c["width"] for c in widths.values()) <= 940  # ... to fit 1400 px
         assert len(app.code) == 2  # both configs
     elif page == "training":
         table = app.dataframe[0].value
