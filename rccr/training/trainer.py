@@ -136,7 +136,6 @@ class Trainer:
         self._board: TensorBoardLog | None = None
         if train_cfg.tensorboard:
             require_tensorboard()  # a missing package fails now, not after the first steps
-        self._started = (time.time(), 0)  # when and at which iteration this process began
         if self.world.is_main:  # else a bad file would stop the run at its first evaluation
             require_readable(self.val_set)
         self._lock = self._hold()  # from here on, no other trainer writes self.out
@@ -412,6 +411,7 @@ class Trainer:
             if self.config.train.tensorboard:
                 self._board = TensorBoardLog(self.out / "tensorboard")
             self._announce()
+        # When and at which iteration this process began (the log line's time left).
         self._beat = self._started = (time.time(), self.iteration)
         self._complete(writer, on_log)
         return writer
