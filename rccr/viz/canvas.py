@@ -113,8 +113,15 @@ def add_class_legend(fig: Figure, classes: Iterable[int], ncol: int = 7) -> None
         )
 
 
-def draw_panel(ax: Axes, x: Any) -> set[int]:
+def draw_panel(ax: Axes, x: Any, value_range: tuple[float, float] | None = None) -> set[int]:
     """Draw one panel (see the module docstring); returns the train ids it shows.
+
+    Args:
+        ax: where to draw.
+        x: the panel.
+        value_range: the colour scale of a float map; by default 0..1 when every value
+            lies there, else the values' own range. A map whose values differ little (a
+            cosine similarity near 1 everywhere) needs a narrower scale to show anything.
 
     Raises:
         ValueError: for an array that is neither an image nor a 2-d map.
@@ -141,13 +148,8 @@ def draw_panel(ax: Axes, x: Any) -> set[int]:
     a = a.astype(np.float32)  # a float map
     finite = a[np.isfinite(a)]
     unit = finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1)
-    image = ax.imshow(
-        a,
-        cmap="viridis",
-        interpolation="nearest",
-        vmin=0 if unit else None,
-        vmax=1 if unit else None,
-    )
+    low, high = value_range if value_range is not None else (0, 1) if unit else (None, None)
+    image = ax.imshow(a, cmap="viridis", interpolation="nearest", vmin=low, vmax=high)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
     return set()
 

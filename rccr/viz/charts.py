@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from rccr.data.labels import CLASS_NAMES, NUM_CLASSES
 from rccr.evaluation import EvalResult
@@ -47,8 +48,12 @@ def class_frequency_figure(pixels: Mapping[str, Sequence[int]]) -> Figure:
         share = 100 * np.asarray(counts, dtype=np.float64) / max(1, int(np.sum(counts)))
         ax.bar(x + k * width, share, width, label=name)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xticks(x + width * (len(pixels) - 1) / 2, CLASS_NAMES, rotation=60, ha="right")
-    ax.set_ylabel("% of labelled pixels")
+    ax.set_ylabel("% of labelled pixels (log scale)")
+    ax.grid(axis="y", alpha=0.3)
     ax.legend()
     return fig
 
@@ -80,8 +85,8 @@ def iou_figure(results: Mapping[str, EvalResult]) -> Figure:
 
 
 def miou_figure(runs: Mapping[str, Run], key: str = "mIoU19") -> Figure:
-    """``key`` on target val at every evaluated checkpoint of each run."""
-    fig = new_figure(6, 3.4)
+    """``key`` on target val at every evaluated checkpoint of each run (legend at the side)."""
+    fig = new_figure(7.5, 3.4)
     ax = fig.subplots()
     for name, run in runs.items():
         points = sorted((i, r.miou[key]) for i, r in run.evals.items() if key in r.miou)
@@ -89,7 +94,7 @@ def miou_figure(runs: Mapping[str, Run], key: str = "mIoU19") -> Figure:
             ax.plot(*zip(*points, strict=True), marker="o", label=name)
     ax.set_xlabel("iteration")
     ax.set_ylabel(f"target val {key} (%)")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.grid(alpha=0.3)
     return fig
 

@@ -35,6 +35,7 @@ def image_grid(
     boxes: Sequence[Box | None] | None = None,
     legend: bool = True,
     panel_width: float = 2.6,
+    ranges: Sequence[tuple[float, float] | None] | None = None,
 ) -> Figure:
     """A grid of images, label maps and float maps, with a legend of the classes shown.
 
@@ -47,6 +48,8 @@ def image_grid(
             panel, drawn on every panel of the row (scaled to smaller maps), or None.
         legend: add a legend of the classes in the label maps.
         panel_width: inches per panel.
+        ranges: per column, the colour scale of its float maps (``draw_panel``'s
+            ``value_range``), or None for the default.
     """
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
     first = next(to_numpy(x) for r in rows for x in r if x is not None)
@@ -61,7 +64,8 @@ def image_grid(
         widest = max(widths, default=w)
         for j in range(n_cols):
             x = row[j] if j < len(row) else None
-            shown |= draw_panel(axes[i, j], x)
+            value_range = ranges[j] if ranges is not None and j < len(ranges) else None
+            shown |= draw_panel(axes[i, j], x, value_range)
             if boxes is not None and boxes[i] is not None and x is not None:
                 a = to_numpy(x)
                 width = a.shape[-1] if a.ndim == 2 else w
@@ -99,7 +103,8 @@ def region_figure(sample: RegionSample) -> Figure:
     teacher's pseudo-labels. Bottom: the teacher's confidence with the anchors (kept: white
     circles; dropped by positive sampling: red crosses), each anchor's cosine similarity
     with its positive, and the negatives per class (the part removed for at least one
-    kept anchor by class-aware sampling hatched).
+    kept anchor by class-aware sampling hatched). The box is ``(top, left, height,
+    width)`` in pixels, spelled out in the title.
     """
     s = sample
     stride, (h, w) = s.stride, s.pseudo_label.shape
@@ -119,26 +124,53 @@ def region_figure(sample: RegionSample) -> Figure:
     kept, cells = to_numpy(s.anchor_kept).astype(bool), to_numpy(s.anchor_cells)
     axes[1, 0].scatter(cells[kept, 1], cells[kept, 0], s=14, facecolors="none", edgecolors="white")
     axes[1, 0].scatter(cells[~kept, 1], cells[~kept, 0], s=14, marker="x", color="red")
-    similarity = np.full((h, w), np.nan, dtype=np.float32)
-    similarity[cells[:, 0], cells[:, 1]] = to_numpy(s.positive_similarity)
-    image = axes[1, 1].imshow(similarity, cmap="magma", vmin=-1, vmax=1, interpolation="nearest")
-    fig.colorbar(image, ax=axes[1, 1], fraction=0.046, pad=0.02)
-    axes[1, 1].set_xticks([])
-    axes[1, 1].set_yticks([])
+    _similarity(axes[1, 1], s, (h, w))
     _negatives(axes[1, 2], s, kept)
     titles = [
         "clean target (teacher's input)",
         "augmented (student's input)",
         "teacher pseudo-labels",
         f"confidence; anchors kept {kept.sum()}/{kept.size}",
-        "cos(anchor, positive)",
+        "cos(anchor, positive) per anchor",
         "negatives by label",
     ]
     for ax, title in zip(axes.flat, titles, strict=True):
         ax.set_title(title, fontsize="medium")
-    fig.suptitle(f"box {s.box[2]}x{s.box[3]} px at ({s.box[0]}, {s.box[1]}); loss {s.loss:.3f}")
+    top, left, height, width = s.box
+    fig.suptitle(
+        f"CutMix box {height} px high x {width} px wide, top-left corner at row {top}, "
+        f"column {left}; loss {s.loss:.3f}"
+    )
     add_class_legend(fig, shown | {int(c) for c in to_numpy(s.negative_labels)})
     return fig
+
+
+def _similarity(ax: Axes, s: RegionSample, grid: tuple[int, int]) -> None:
+    """Each anchor's cosine with its positive, on its cell over the dimmed clean image.
+
+    The colour scale spans this step's values (rounded out to 0.05), not -1..1: the
+    similarities of one step lie close together, and the full range would paint them one
+    colour.
+    """
+    h, w = grid
+    cells = to_numpy(s.anchor_cells)
+    values = to_numpy(s.positive_similarity).astype(np.float32)
+    grey = to_numpy(s.tgt_image).mean(axis=0)  # (H, W) in [0, 1]
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)  # the image under the feature grid
+    ax.imshow(0.35 + 0.4 * grey, cmap="gray", vmin=0, vmax=1, extent=extent)
+    similarity = np.full((h, w), np.nan, dtype=np.float32)
+    similarity[cells[:, 0], cells[:, 1]] = values
+    low, high = (float(values.min()), float(values.max())) if values.size else (-1.0, 1.0)
+    low, high = max(-1.0, np.floor(low * 20) / 20), min(1.0, np.ceil(high * 20) / 20)
+    if high - low < 0.05:
+        low, high = max(-1.0, high - 0.05), min(1.0, low + 0.05)
+    image = ax.imshow(similarity, cmap="magma", vmin=low, vmax=high, interpolation="nearest")
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
+    draw_box(ax, s.box, 1 / s.stride, color="white")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _negatives(ax: Axes, s: RegionSample, kept: np.ndarray) -> None:

@@ -67,20 +67,25 @@ def _progress_text(state: dict[str, Any], model_id: str) -> str | None:
     return html.unescape(text).replace("\xa0", " ")
 
 
-def finish_progress_bars(nb: nbformat.NotebookNode) -> None:
-    """Make each progress bar's plain-text fallback show its final state.
+CONTROLS_NOTE = "(interactive controls: they need a live kernel; run this cell in Jupyter)"
+"""The plain-text fallback of a widget that is not a progress bar."""
 
-    A widget's ``text/plain`` is taken when it is first displayed (0%); viewers without
-    widget support (code-hosting sites) show that text, so it is replaced by the bar's last
-    state, read from the saved widget state.
+
+def finish_progress_bars(nb: nbformat.NotebookNode) -> None:
+    """Give each widget a plain-text fallback that reads without widget support.
+
+    A widget's ``text/plain`` is its repr, taken when it is first displayed (``VBox(...)``,
+    or a progress bar at 0%); viewers without widget support (code-hosting sites) show that
+    text. A progress bar's is replaced by its last state, read from the saved widget state;
+    any other widget's (controls) by :data:`CONTROLS_NOTE`.
     """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     for cell in nb.cells:
         for output in cell.get("outputs", []):
             view = output.get("data", {}).get(WIDGET_VIEW)
-            text = _progress_text(state, view["model_id"]) if view else None
-            if text is not None:
-                output["data"]["text/plain"] = text
+            if view:
+                text = _progress_text(state, view["model_id"])
+                output["data"]["text/plain"] = CONTROLS_NOTE if text is None else text
 
 
 def execute(source: Path, target: Path, cwd: Path, timeout: int = 3600) -> float:

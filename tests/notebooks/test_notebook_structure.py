@@ -92,6 +92,9 @@ def test_notebook__committed_with_outputs_of_one_clean_run(path: Path) -> None:
     assert not [o.text for o in outputs if o.output_type == "stream" and o.name == "stderr"]
     smoke = [o.text for o in outputs if o.output_type == "stream" and "-smoke" in o.text]
     assert not smoke, f"{path.name} holds outputs of a smoke run: {smoke}"
+    reprs = [o.data["text/plain"] for o in outputs if "text/plain" in o.get("data", {})]
+    widget_reprs = [t for t in reprs if re.match(r"(VBox|HBox|HTML|IntSlider)\(", t)]
+    assert not widget_reprs, f"{path.name} shows widget reprs without a kernel: {widget_reprs}"
 
 
 def test_smoke_switch__read_only_by_rccr_tutorial() -> None:
@@ -101,3 +104,28 @@ def test_smoke_switch__read_only_by_rccr_tutorial() -> None:
         if "RCCR_NOTEBOOK_SMOKE" in p.read_text()
     ]
     assert readers == ["rccr/tutorial.py"]
+
+
+def test_runner__widget_fallbacks_read_without_a_kernel() -> None:
+    """A progress bar's text is its final state; a box of controls gets a note, not a repr."""
+    from notebooks.runner import CONTROLS_NOTE, WIDGET_STATE, WIDGET_VIEW, finish_progress_bars
+
+    def model(name: str, **state: object) -> dict[str, object]:
+        return {"model_name": name, "state": state}
+
+    state = {
+        "bar": model("HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]),
+        "l": model("HTMLModel", value="train"), "r": model("HTMLModel", value="4/4"),
+        "p": model("FloatProgressModel", value=4, max=4),
+        "box": model("VBoxModel", children=[]),
+    }  # fmt: skip
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["widgets"] = {WIDGET_STATE: {"state": state}}
+    outputs = [
+        nbformat.v4.new_output("display_data", {WIDGET_VIEW: {"model_id": m}, "text/plain": r})
+        for m, r in (("bar", "HBox(children=(HTML(value='')...))"), ("box", "VBox(children=...)"))
+    ]
+    nb.cells.append(nbformat.v4.new_code_cell("", outputs=outputs))
+    finish_progress_bars(nb)
+    texts = [o["data"]["text/plain"] for o in nb.cells[0].outputs]
+    assert texts == ["train|##########| 4/4", CONTROLS_NOTE]

@@ -36,6 +36,18 @@ def test_class_frequency_figure__shares_sum_to_100() -> None:
     np.testing.assert_allclose(heights[0], 100 * counts["source"] / counts["source"].sum())
 
 
+def test_class_frequency_figure__log_axis_labels_1_2_5_steps_in_plain_numbers() -> None:
+    counts = {"a": np.r_[np.ones(NUM_CLASSES - 1, int), 10_000]}  # shares 0.01 % .. 99.8 %
+    fig = viz.class_frequency_figure(counts)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    low, high = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+    steps = [m * 10.0**e for e in range(-3, 3) for m in (1, 2, 5)]
+    assert labels == [f"{v:g}" for v in steps if low <= v <= high]
+    assert "0.01" in labels and "50" in labels
+
+
 def test_iou_table__classes_then_miou_in_percent() -> None:
     results = {"a": _result(0), "b": _result(1)}
     table = viz.iou_table(results)
@@ -58,6 +70,8 @@ def test_miou_figure__one_line_per_run_in_iteration_order() -> None:
     lines = viz.miou_figure({"r": run, "empty": Run(path=Path("e"))}).axes[0].get_lines()
     assert len(lines) == 1
     np.testing.assert_array_equal(lines[0].get_xdata(), [100, 200])
+    fig = lines[0].figure
+    assert fig.axes[0].get_legend().get_bbox_to_anchor().x0 > fig.axes[0].bbox.x1  # at the side
     np.testing.assert_allclose(lines[0].get_ydata(), [_result(i).miou["mIoU19"] for i in (0, 1)])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -86,11 +88,47 @@ def test_region_figure__anchors_similarity_and_negatives() -> None:
     kept, dropped = confidence_ax.collections[:2]
     assert kept.get_offsets().tolist() == [[2, 1], [3, 1]]  # (col, row) of the kept anchors
     assert dropped.get_offsets().tolist() == [[2, 2], [3, 2]]
-    similarity = np.asarray(similarity_ax.get_images()[0].get_array())
+    background, overlay = similarity_ax.get_images()
+    grey = 0.35 + 0.4 * sample.tgt_image.mean(dim=0).numpy()  # the clean image, dimmed
+    np.testing.assert_allclose(np.asarray(background.get_array()), grey, rtol=1e-6)
+    assert background.get_extent() == [-0.5, 7.5, 3.5, -0.5]  # under the 4 x 8 grid
+    similarity = np.asarray(overlay.get_array())
     assert similarity[1, 2] == pytest.approx(0.5) and np.isnan(similarity[0, 0])
+    assert overlay.get_clim() == pytest.approx((0.2, 0.5))  # this step's range, not -1..1
     widths = [p.get_width() for p in negatives_ax.patches]
     # Bars of all negatives per label (0, 1, 2), then the removed part: the kept anchors
     # have labels 0 and 1, so label 2's negatives are never removed.
     assert widths == [2, 1, 3, 2, 1, 0]
-    assert "loss 1.250" in fig.get_suptitle()
+    assert fig.get_suptitle() == (
+        "CutMix box 16 px high x 16 px wide, top-left corner at row 8, column 16; loss 1.250"
+    )
     assert fig.photo
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([0.93, 0.97, 0.99], (0.9, 1.0)),
+        ([0.5, 0.5, 0.5], (0.45, 0.55)),
+        ([-1.0, 1.0, 0.0], (-1, 1)),
+    ],
+)
+def test_region_figure__similarity_scale_is_the_steps_range_rounded_out(
+    values: list[float], expected: tuple[float, float]
+) -> None:
+    sample = _region_sample()
+    sample = dataclasses.replace(
+        sample, anchor_cells=sample.anchor_cells[:3], anchor_kept=sample.anchor_kept[:3],
+        anchor_labels=sample.anchor_labels[:3], anchor_confidence=sample.anchor_confidence[:3],
+        negative_removed=sample.negative_removed[:3], positive_similarity=torch.tensor(values),
+    )  # fmt: skip
+    overlay = viz.region_figure(sample).axes[4].get_images()[1]
+    assert overlay.get_clim() == pytest.approx(expected)
+
+
+def test_image_grid__a_column_range_sets_the_colour_scale() -> None:
+    near_one = torch.full((4, 8), 0.95)
+    near_one[0, 0] = 0.9
+    fig = viz.image_grid([[near_one, near_one]], ranges=[None, (0.9, 1.0)], legend=False)
+    default, narrow = _images(fig)
+    assert default.get_clim() == (0, 1) and narrow.get_clim() == (0.9, 1.0)
