@@ -226,6 +226,10 @@ def _require_small(path: Path) -> None:
         )
 
 
+DatasetArgs = tuple[DatasetKind, str, str, tuple[int, int], str | None]
+"""The arguments of :func:`dataset`: kind, root, split, (width, height), list file."""
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def dataset(
     kind: DatasetKind, root: str, split: str, size: tuple[int, int], list_file: str | None
@@ -239,20 +243,20 @@ def region_sample(
     run_name: str,
     root: str,
     iteration: int,
-    source: tuple[str, str, str, tuple[int, int], str | None, int],
-    target: tuple[str, str, str, tuple[int, int], str | None, int],
+    source: tuple[DatasetArgs, int],
+    target: tuple[DatasetArgs, int],
     **options: object,
 ) -> RegionSample:
     """:func:`rccr.analysis.regions.explain_regions` for one image pair, each given as the
-    arguments of :func:`dataset` plus an index."""
+    arguments of :func:`dataset` and an index."""
     models = checkpoint_models(run_name, root, iteration)
     images = []
-    for args in (source, target):
-        chosen = dataset(*args[:5])
-        pair = chosen.pairs[args[5]]
+    for args, index in (source, target):
+        chosen = dataset(*args)
+        pair = chosen.pairs[index]
         _require_small(pair.image)
         _require_small(pair.label)
-        images.append(chosen[args[5]])
+        images.append(chosen[index])
     src, tgt = images
     return explain_regions(models, src.image, src.label, tgt.image, **options)  # type: ignore[arg-type]
 

@@ -83,6 +83,9 @@ def test_load_config__the_last_override_of_a_key_is_the_one_blamed() -> None:
         load_config("toy", ["train.lr=0.1", "train.lr=-1"])
     with pytest.raises(ConfigError, match=r"^override 'nokey': expected key=value"):
         load_config("toy", ["nokey"])
+    # The key ends at the first "=": a value holding "=" is still blamed on its override.
+    with pytest.raises(ConfigError, match=r"^override train\.lr=1=2: train\.lr: expected a"):
+        load_config("toy", ["train.lr=1=2"])
 
 
 @pytest.mark.parametrize(

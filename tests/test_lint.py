@@ -1,4 +1,4 @@
-"""The code passes the project's linters (ruff) and type checker (mypy on rccr/)."""
+"""The code passes the project's linters (ruff) and type checker (mypy on rccr/ and dashboard/)."""
 
 from __future__ import annotations
 

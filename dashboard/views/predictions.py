@@ -51,8 +51,8 @@ truth = None
 try:
     if source == "a target val image":
         loaders.check_data(config, found.root, "val")
-        size = tuple(config.data.val_size)
-        val = loaders.dataset("cityscapes", config.data.target_root, "val", size,
+        width, height = config.data.val_size
+        val = loaders.dataset("cityscapes", config.data.target_root, "val", (width, height),
                               config.data.val_list)  # fmt: skip
         index = int(st.number_input("Val image", 0, len(val) - 1, 0, key="pred.index"))
         sample = val[index]

@@ -44,9 +44,12 @@ data, sampling = st.columns(2)
 with data:
     split = st.radio("Target split", ["val", "train"], horizontal=True, key="regions.split")
     target_list = config.data.val_list if split == "val" else config.data.target_list
-    target_args = ("cityscapes", config.data.target_root, split, (width, height), target_list)
-    source_args = (config.data.source, config.data.source_root, "", (width, height))
-    source_args += (config.data.source_list,)
+    target_args: loaders.DatasetArgs = (
+        "cityscapes", config.data.target_root, split, (width, height), target_list
+    )  # fmt: skip
+    source_args: loaders.DatasetArgs = (
+        config.data.source, config.data.source_root, "", (width, height), config.data.source_list
+    )  # fmt: skip
     try:
         loaders.check_data(config, found.root, split)
         target_set = loaders.dataset(*target_args)
@@ -93,8 +96,8 @@ try:
             run.name,
             str(found.root),
             checkpoint,
-            (*source_args, int(src_index)),
-            (*target_args, int(tgt_index)),
+            (source_args, int(src_index)),
+            (target_args, int(tgt_index)),
             seed=int(seed),
             box_ratio=None if random_box else box_ratio,
             confidence_threshold=threshold,
