@@ -127,6 +127,23 @@ def test_sample_entries__ignore_cells_only_with_the_release_switch(keep_ignore: 
     assert (IGNORE_INDEX in entries.labels.tolist()) is keep_ignore
 
 
+def test_sample_entries__by_default_never_draws_an_ignored_cell() -> None:
+    """The default the trainer and the region explainer rely on (they never pass it)."""
+    labels = torch.zeros(1, 4, 4, dtype=torch.long)
+    labels[0, 1:] = IGNORE_INDEX  # 12 of 16 cells ignored
+    entries = sample_entries(torch.randn(1, 2, 4, 4), labels, 16, torch.Generator())
+    assert sorted(entries.cells.tolist()) == [0, 1, 2, 3]
+
+
+def test_memory_bank__pointer_and_size_are_int64_counters() -> None:
+    bank = MemoryBank(capacity=5, dim=2)
+    for n in (3, 4):  # the second write wraps around
+        bank.enqueue(torch.randn(n, 2), torch.zeros(n, dtype=torch.long), 0, step=n)
+    state = bank.state_dict()
+    assert state["size"].dtype == state["ptr"].dtype == torch.int64
+    assert (int(state["size"]), int(state["ptr"])) == (5, 2)
+
+
 def test_memory_bank__sizes_checked() -> None:
     MemoryBank(capacity=1, dim=1)  # the smallest bank
     for capacity, dim in ((0, 3), (3, 0), (-1, -1)):
