@@ -16,6 +16,7 @@ from rccr.viz.canvas import DOMAIN_COLOURS, add_class_legend, class_colors, new_
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
 
     from rccr.runs import Run
 
@@ -47,15 +48,27 @@ def class_frequency_figure(pixels: Mapping[str, Sequence[int]]) -> Figure:
     for k, (name, counts) in enumerate(pixels.items()):
         share = 100 * np.asarray(counts, dtype=np.float64) / max(1, int(np.sum(counts)))
         ax.bar(x + k * width, share, width, label=name)
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    _log_scale(ax, "y")
     ax.set_xticks(x + width * (len(pixels) - 1) / 2, CLASS_NAMES, rotation=60, ha="right")
     ax.set_ylabel("% of labelled pixels (log scale)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
     return fig
+
+
+def _log_scale(ax: Axes, which: str) -> None:
+    """A log scale on ``ax``'s ``which`` ("x" or "y") axis, labelled in plain numbers at 1,
+    2 and 5 of each decade (0.2, 0.5, 1, 2, ...), not only at the powers of ten, which a
+    short range may not even contain."""
+    if which == "x":
+        ax.set_xscale("log")
+        axis = ax.xaxis
+    else:
+        ax.set_yscale("log")
+        axis = ax.yaxis
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def iou_table(results: Mapping[str, EvalResult]) -> pd.DataFrame:
@@ -110,7 +123,7 @@ def loss_figure(records: Sequence[Mapping[str, Any]], title: str = "") -> Figure
         axes[0].plot(*zip(*points, strict=True), label=key, marker="." if len(points) < 3 else "")
     axes[0].set(xlabel="iteration", ylabel="loss (mean since last log)", title=title)
     if keys:
-        axes[0].set_yscale("log")
+        _log_scale(axes[0], "y")
         axes[0].legend(fontsize="small")
     if evals:
         axes[1].plot(*zip(*evals, strict=True), marker="o")
@@ -166,8 +179,9 @@ def line_figure(
     for k, (name, value) in enumerate((vlines or {}).items()):
         ax.axvline(value, color=f"C{k + len(series)}", linestyle="--", label=name)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    ax.set_xscale("log" if logx else "linear")
-    ax.set_yscale("log" if logy else "linear")
+    for which, log in (("x", logx), ("y", logy)):
+        if log:
+            _log_scale(ax, which)
     ax.grid(alpha=0.3)
     if len(series) > 1 or vlines:
         ax.legend(fontsize="small")

@@ -36,16 +36,28 @@ def test_class_frequency_figure__shares_sum_to_100() -> None:
     np.testing.assert_allclose(heights[0], 100 * counts["source"] / counts["source"].sum())
 
 
-def test_class_frequency_figure__log_axis_labels_1_2_5_steps_in_plain_numbers() -> None:
+def _log_labels(ax: Any, which: str) -> tuple[list[str], list[str]]:
+    """The tick labels shown on a log axis, and the 1-2-5 steps expected in its range."""
+    ax.figure.canvas.draw()
+    low, high = sorted(ax.get_ylim() if which == "y" else ax.get_xlim())
+    ticks = ax.get_yticklabels() if which == "y" else ax.get_xticklabels()
+    k = 1 if which == "y" else 0
+    labels = [t.get_text() for t in ticks if low <= t.get_position()[k] <= high]
+    steps = [m * 10.0**e for e in range(-4, 4) for m in (1, 2, 5)]
+    return labels, [f"{v:g}" for v in steps if low <= v <= high]
+
+
+def test_log_axes__labelled_at_1_2_5_steps_in_plain_numbers() -> None:
     counts = {"a": np.r_[np.ones(NUM_CLASSES - 1, int), 10_000]}  # shares 0.01 % .. 99.8 %
-    fig = viz.class_frequency_figure(counts)
-    fig.canvas.draw()
-    ax = fig.axes[0]
-    low, high = ax.get_ylim()
-    labels = [t.get_text() for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
-    steps = [m * 10.0**e for e in range(-3, 3) for m in (1, 2, 5)]
-    assert labels == [f"{v:g}" for v in steps if low <= v <= high]
-    assert "0.01" in labels and "50" in labels
+    labels, expected = _log_labels(viz.class_frequency_figure(counts).axes[0], "y")
+    assert labels == expected and "0.01" in labels and "50" in labels
+    records = [{"iteration": i, "loss_source": 6.0 / i} for i in range(1, 21)]  # 6 .. 0.3
+    labels, expected = _log_labels(viz.loss_figure(records).axes[0], "y")
+    assert labels == expected and {"0.5", "1", "2", "5"} <= set(labels)
+    line = viz.line_figure([0.02, 1.0], {"a": [3.0, 40.0]}, "t", "n", logx=True, logy=True)
+    for which, shown in (("x", {"0.05", "0.1", "0.2", "0.5"}), ("y", {"5", "10", "20"})):
+        labels, expected = _log_labels(line.axes[0], which)
+        assert labels == expected and shown <= set(labels)
 
 
 def test_iou_table__classes_then_miou_in_percent() -> None:
