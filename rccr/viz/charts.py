@@ -17,6 +17,7 @@ from rccr.viz.canvas import DOMAIN_COLOURS, add_class_legend, class_colors, new_
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
 
     from rccr.runs import Run
 
@@ -62,10 +63,9 @@ def _log_scale(ax: Axes, which: str) -> None:
     short range may not even contain."""
     if which == "x":
         ax.set_xscale("log")
-        axis = ax.xaxis
     else:
         ax.set_yscale("log")
-        axis = ax.yaxis
+    axis: Axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     axis.set_minor_formatter(NullFormatter())
