@@ -195,11 +195,19 @@ def histogram_figure(
     vlines: Mapping[str, float] | None = None,
     title: str = "",
 ) -> Figure:
-    """Overlaid histograms of each array in ``values``, with optional vertical lines."""
+    """Overlaid histograms of each array in ``values``, with optional vertical lines.
+
+    Every series is counted in the same ``bins`` bins, spanning all the values together,
+    so that bars of one value line up across series (a series of one repeated value would
+    otherwise get bins of its own around it).
+    """
     fig = new_figure(6, 3.2)
     ax = fig.subplots()
-    for name, v in values.items():
-        ax.hist(to_numpy(v).ravel(), bins=bins, alpha=0.6, label=name)
+    arrays = {name: to_numpy(v).ravel().astype(np.float64) for name, v in values.items()}
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()] or [np.zeros(0)])
+    edges = np.histogram_bin_edges(finite if finite.size else np.zeros(1), bins=bins)
+    for name, a in arrays.items():
+        ax.hist(a, bins=edges, alpha=0.6, label=name)
     for k, (name, value) in enumerate((vlines or {}).items()):
         ax.axvline(value, color=f"C{k + len(values)}", linestyle="--", label=name)
     ax.set(xlabel=xlabel, ylabel="count", title=title)

@@ -140,6 +140,17 @@ def test_histogram_figure__counts_every_value() -> None:
     assert sum(p.get_height() for p in ax.patches) == 80
 
 
+def test_histogram_figure__series_share_their_bins() -> None:
+    """One repeated value per series: bars on the values, over the range of all of them."""
+    values = {"road": np.full(8, 0.4), "building": np.full(3, 0.45), "car": np.full(2, 0.1)}
+    ax = viz.histogram_figure(values, "x", bins=7).axes[0]
+    bars = [(round(p.get_x(), 6), round(p.get_width(), 6), p.get_height()) for p in ax.patches]
+    full = [b for b in bars if b[2] > 0]
+    assert {b[1] for b in bars} == {round(0.35 / 7, 6)}  # 7 bins from 0.1 to 0.45
+    assert sorted(b[2] for b in full) == [2, 3, 8]
+    assert min(b[0] for b in bars) == 0.1 and max(b[0] + b[1] for b in bars) == 0.45
+
+
 def test_bar_figure__one_bar_per_value() -> None:
     ax = viz.bar_figure({"a": 1.0, "b": 3.0}, "x").axes[0]
     assert [p.get_width() for p in ax.patches] == [1.0, 3.0]
