@@ -78,6 +78,29 @@ def test_load_config__a_long_override_is_quoted_cut_to_200_characters() -> None:
     assert str(info.value).startswith(f"{PRESET_DIR / 'toy.yaml'} with overrides {exact}, data.")
 
 
+def test_load_config__a_yaml_error_without_a_position_is_quoted_as_it_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyYAML errors usually carry a line and column; one without says only its problem."""
+    import yaml
+
+    import rccr.config
+
+    parse = rccr.config.parse_yaml
+
+    def no_position(text: str) -> object:  # fails on the override's value only
+        if text != "1":
+            return parse(text)
+        raise yaml.constructor.ConstructorError(None, None, "cannot construct this", None)
+
+    monkeypatch.setattr(rccr.config, "parse_yaml", no_position)
+    with pytest.raises(ConfigError) as info:
+        load_config("toy", ["train.lr=1"])
+    assert str(info.value) == "override train.lr=1: train.lr: cannot parse value '1': " + (
+        "cannot construct this"
+    )
+
+
 def test_load_config__the_last_override_of_a_key_is_the_one_blamed() -> None:
     with pytest.raises(ConfigError, match=r"^override train\.lr=-1: train\.lr: expected > 0"):
         load_config("toy", ["train.lr=0.1", "train.lr=-1"])
