@@ -96,9 +96,7 @@ def test_load_config__a_yaml_error_without_a_position_is_quoted_as_it_is(
     monkeypatch.setattr(rccr.config, "parse_yaml", no_position)
     with pytest.raises(ConfigError) as info:
         load_config("toy", ["train.lr=1"])
-    assert str(info.value) == "override train.lr=1: train.lr: cannot parse value '1': " + (
-        "cannot construct this"
-    )
+    assert str(info.value) == "train.lr: cannot parse value '1': cannot construct this"
 
 
 def test_load_config__the_last_override_of_a_key_is_the_one_blamed() -> None:
