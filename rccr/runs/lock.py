@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from rccr.runs.paths import RunError
-from rccr.runs.status import _this_host
+from rccr.runs.status import this_host
 
 __all__ = ["LOCK_FILE", "RunLock"]
 
@@ -52,7 +52,7 @@ class RunLock:
             os.close(fd)
             raise
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), **_this_host()}).encode(), 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), **this_host()}).encode(), 0)
         self._fd: int | None = fd
         _HELD.add(fd)
 

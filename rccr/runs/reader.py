@@ -22,16 +22,16 @@ from rccr.config import (
 )
 from rccr.evaluation import EvalResult
 from rccr.runs.paths import SKIPPED_LOG, RunError, iteration_files
-from rccr.runs.status import Status, _ago, _finite, _staleness
+from rccr.runs.status import Status, ago, finite, staleness
 from rccr.runs.untrusted import (
-    _check_metrics,
-    _check_skipped,
-    _count,
-    _MiB,
-    _parse_json,
-    _read_text,
-    _records,
+    MiB,
+    check_metrics,
+    check_skipped,
+    count_field,
+    parse_json,
     read_bounded,
+    read_records,
+    read_text,
 )
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ __all__ = ["Run", "load_run", "read_skipped", "saved_config"]
 
 # The most a reader takes of each file; a larger one is a problem, not read. metrics.jsonl
 # logged at every step of a 250k-iteration run is about 50 MiB.
-_LIMITS = {"status": _MiB, "metrics": 64 * _MiB, "skipped": 64 * _MiB, "eval": 16 * _MiB}
+_LIMITS = {"status": MiB, "metrics": 64 * MiB, "skipped": 64 * MiB, "eval": 16 * MiB}
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Run:
     def status_text(self) -> str:
         """The status as the dashboard shows it: "stale (last seen 2 h ago)" for a stale run."""
         if self.status == "stale" and self.updated is not None:
-            return f"stale (last seen {_ago(time.time() - self.updated)} ago)"
+            return f"stale (last seen {ago(time.time() - self.updated)} ago)"
         return self.status
 
     @property
@@ -136,7 +136,7 @@ def _read_log(
     except (RunError, OSError) as exc:
         problems.append(str(exc) if isinstance(exc, RunError) else f"{path}: unreadable: {exc}")
         return []
-    return [record for _, record in _records(data, path, check, problems)]
+    return [record for _, record in read_records(data, path, check, problems)]
 
 
 def _present(path: Path) -> bool:
@@ -160,7 +160,7 @@ def saved_config(run_dir: str | os.PathLike) -> Config | None:
             )
         return None
     try:
-        data = parse_yaml(_read_text(path, MAX_CONFIG_BYTES))
+        data = parse_yaml(read_text(path, MAX_CONFIG_BYTES))
         return config_from_dict(data if isinstance(data, dict) else {"": data})
     except RunError:
         raise
@@ -176,7 +176,7 @@ def _read_config(run: Run) -> None:
         run.problems.append(f"{path}: missing (the run has not started writing yet?)")
         return
     try:
-        data = parse_yaml(_read_text(path, MAX_CONFIG_BYTES))
+        data = parse_yaml(read_text(path, MAX_CONFIG_BYTES))
         run.config = config_from_dict(data if isinstance(data, dict) else {"": data})
     except RunError as exc:
         run.problems.append(str(exc))
@@ -196,23 +196,23 @@ def _read_status(run: Run) -> None:
         run.problems.append(f"{path}: missing; the run's state is unknown")
         return
     try:
-        data = _parse_json(_read_text(path, _LIMITS["status"]))
+        data = parse_json(read_text(path, _LIMITS["status"]))
         if not isinstance(data, dict):
             raise ValueError(f"expected a JSON object, got {type(data).__name__}")
         if data.get("state") not in ("running", "finished", "interrupted"):
             raise ValueError(f"unknown state {quote(data.get('state'))}")
-        run.status, run.iteration = data["state"], _count(data, "iteration")
+        run.status, run.iteration = data["state"], count_field(data, "iteration")
     except RunError as exc:
         run.problems.append(str(exc))
         return
     except Exception as exc:  # a run file may hold anything; the reader must not fail
         run.problems.append(f"{path}: malformed: {_one_line(exc)}")
         return
-    run.updated = _finite(data.get("updated"))
-    stale = _staleness(data, time.time()) if run.status == "running" else None
+    run.updated = finite(data.get("updated"))
+    stale = staleness(data, time.time()) if run.status == "running" else None
     if stale is not None:
         run.status = "stale"
-        seen = f"; last seen {_ago(time.time() - run.updated)} ago" if run.updated else ""
+        seen = f"; last seen {ago(time.time() - run.updated)} ago" if run.updated else ""
         run.problems.append(f"{path}: says running, but {stale}{seen}")
 
 
@@ -228,7 +228,7 @@ def read_skipped(
     path = Path(run_dir) / SKIPPED_LOG
     if not _present(path):
         return []
-    return _read_log(path, "skipped", _check_skipped, [] if problems is None else problems)
+    return _read_log(path, "skipped", check_skipped, [] if problems is None else problems)
 
 
 def _read_metrics(run: Run) -> None:
@@ -236,13 +236,13 @@ def _read_metrics(run: Run) -> None:
     if not _present(path):
         run.problems.append(f"{path}: missing (no step has been logged yet)")
         return
-    run.records = _read_log(path, "metrics", _check_metrics, run.problems)
+    run.records = _read_log(path, "metrics", check_metrics, run.problems)
 
 
 def _read_evals(run: Run) -> None:
     for iteration, path in iteration_files(run.path / "eval", ".json", run.problems).items():
         try:
-            data = _parse_json(_read_text(path, _LIMITS["eval"]))
+            data = parse_json(read_text(path, _LIMITS["eval"]))
             run.evals[iteration] = EvalResult.from_json(data)
         except RunError as exc:
             run.problems.append(str(exc))

@@ -9,7 +9,7 @@ import os
 import socket
 from typing import Any, Literal
 
-__all__ = ["STALE_AFTER_S", "Status"]
+__all__ = ["STALE_AFTER_S", "Status", "ago", "finite", "staleness", "this_host"]
 
 Status = Literal["running", "finished", "interrupted", "stale", "unknown"]
 
@@ -19,7 +19,7 @@ is stale (its trainer is gone); on the trainer's own host a vanished PID says so
 _STALE_INTERVALS = 10
 
 
-def _this_host() -> dict[str, str]:
+def this_host() -> dict[str, str]:
     """Where this process runs: the host name, and the PID namespace where there is one
     (two containers may share a host name, never a PID namespace)."""
     host = {"host": socket.gethostname()}
@@ -28,7 +28,7 @@ def _this_host() -> dict[str, str]:
     return host
 
 
-def _ago(seconds: float) -> str:
+def ago(seconds: float) -> str:
     """A duration as a person says it: "40 s", "5 min", "3 h", "2 days"."""
     for unit, size in (("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
@@ -36,7 +36,7 @@ def _ago(seconds: float) -> str:
     return f"{max(int(seconds), 0)} s"
 
 
-def _finite(value: object) -> float | None:
+def finite(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
@@ -53,20 +53,20 @@ def _gone(pid: int) -> bool:
     return False
 
 
-def _staleness(status: dict[str, Any], now: float) -> str | None:
+def staleness(status: dict[str, Any], now: float) -> str | None:
     """Why a status.json that says "running" no longer describes a live trainer, if it
     does not: its process is gone (on this host), or it has not been updated for more than
     :data:`STALE_AFTER_S` and 10 log intervals."""
     pid, host = status.get("pid"), status.get("host")
-    here = _this_host()
+    here = this_host()
     same_host = host == here["host"] and status.get("pid_ns") == here.get("pid_ns")
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
         pid = None
     if same_host and pid is not None and _gone(pid):
         return f"process {pid} on {host} is gone"
-    updated = _finite(status.get("updated"))
-    interval = _finite(status.get("interval_s")) or 0.0
+    updated = finite(status.get("updated"))
+    interval = finite(status.get("interval_s")) or 0.0
     limit = max(STALE_AFTER_S, _STALE_INTERVALS * interval)
     if updated is not None and now - updated > limit:
-        return f"it was not updated for more than {_ago(limit)}"
+        return f"it was not updated for more than {ago(limit)}"
     return None

@@ -18,9 +18,19 @@ import torch
 from rccr.config import quote
 from rccr.runs.paths import RunError
 
-__all__ = ["load_checkpoint", "read_bounded"]
+__all__ = [
+    "MiB",
+    "check_metrics",
+    "check_skipped",
+    "count_field",
+    "load_checkpoint",
+    "parse_json",
+    "read_bounded",
+    "read_records",
+    "read_text",
+]
 
-_MiB = 1 << 20
+MiB = 1 << 20
 _JSON_DEPTH = 32  # run files are flat records; deeper nesting is not ours
 
 
@@ -40,11 +50,11 @@ def read_bounded(path: Path, limit: int) -> bytes:
     with os.fdopen(fd, "rb") as f:
         data = f.read(limit + 1) if info.st_size <= limit else b""
     if info.st_size > limit or len(data) > limit:
-        raise RunError(f"{path}: larger than {limit / _MiB:g} MiB; not read")
+        raise RunError(f"{path}: larger than {limit / MiB:g} MiB; not read")
     return data
 
 
-def _read_text(path: Path, limit: int) -> str:
+def read_text(path: Path, limit: int) -> str:
     """:func:`read_bounded`, decoded as UTF-8 (RunError naming the file if it is not)."""
     try:
         return read_bounded(path, limit).decode("utf-8")
@@ -52,7 +62,7 @@ def _read_text(path: Path, limit: int) -> str:
         raise RunError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
-def _parse_json(text: str) -> Any:
+def parse_json(text: str) -> Any:
     """``json.loads``, refusing nesting deeper than a run file has.
 
     Raises:
@@ -73,7 +83,7 @@ def _parse_json(text: str) -> Any:
     return value
 
 
-def _count(record: dict[str, Any], key: str) -> int:
+def count_field(record: dict[str, Any], key: str) -> int:
     """``record[key]`` if it is a non-negative integer (not a bool, a float or a string)."""
     value = record.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
@@ -81,20 +91,20 @@ def _count(record: dict[str, Any], key: str) -> int:
     return value
 
 
-def _check_metrics(record: dict[str, Any]) -> None:
-    _count(record, "iteration")
+def check_metrics(record: dict[str, Any]) -> None:
+    count_field(record, "iteration")
 
 
-def _check_skipped(record: dict[str, Any]) -> None:
-    _count(record, "iteration")
+def check_skipped(record: dict[str, Any]) -> None:
+    count_field(record, "iteration")
     kind = record.get("kind")
     if kind not in ("sample", "batch"):
         raise ValueError(f"kind must be 'sample' or 'batch', got {quote(kind)}")
     if kind == "batch":
-        _count(record, "batch")
+        count_field(record, "batch")
 
 
-def _records(
+def read_records(
     data: bytes,
     path: Path,
     check: Callable[[dict[str, Any]], None],
@@ -117,7 +127,7 @@ def _records(
         last = number == len(lines) and not complete
         try:
             line = raw.decode("utf-8")
-            record = _parse_json(line)
+            record = parse_json(line)
             if not isinstance(record, dict) or "iteration" not in record:
                 raise ValueError("expected an object with 'iteration'")
             check(record)

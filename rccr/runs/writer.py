@@ -17,8 +17,8 @@ from rccr.config import Config, save_config
 from rccr.data.files import write_atomic
 from rccr.evaluation import EvalResult
 from rccr.runs.paths import SKIPPED_LOG
-from rccr.runs.status import Status, _this_host
-from rccr.runs.untrusted import _check_metrics, _check_skipped, _records
+from rccr.runs.status import Status, this_host
+from rccr.runs.untrusted import check_metrics, check_skipped, read_records
 
 __all__ = ["RunWriter"]
 
@@ -54,7 +54,7 @@ class RunWriter:
         record: dict[str, Any] = {"state": state, "iteration": iteration, "updated": time.time()}
         extra = {"iterations": iterations, "interval_s": interval_s, "eta_s": eta_s}
         record |= {key: value for key, value in extra.items() if value is not None}
-        record |= {"pid": os.getpid(), **_this_host()}
+        record |= {"pid": os.getpid(), **this_host()}
         _write(self.root / "status.json", json.dumps(record).encode(), "status")
 
     def truncate_metrics(self, iteration: int) -> list[str]:
@@ -68,12 +68,12 @@ class RunWriter:
             short by a kill (no newline) is dropped without one.
         """
         problems: list[str] = []
-        for name, check in (("metrics.jsonl", _check_metrics), (SKIPPED_LOG, _check_skipped)):
+        for name, check in (("metrics.jsonl", check_metrics), (SKIPPED_LOG, check_skipped)):
             path = self.root / name
             if not path.exists():
                 continue
             kept = []
-            for line, record in _records(path.read_bytes(), path, check, problems, False):
+            for line, record in read_records(path.read_bytes(), path, check, problems, False):
                 if record["iteration"] <= iteration:
                     kept.append(line)
             _write(path, "".join(f"{line}\n" for line in kept).encode(), "log")
@@ -84,7 +84,7 @@ class RunWriter:
         path = self.root / "metrics.jsonl"
         if not path.exists():
             return False
-        found = _records(path.read_bytes(), path, _check_metrics, [], cut_short=False)
+        found = read_records(path.read_bytes(), path, check_metrics, [], cut_short=False)
         return any(record["iteration"] == iteration for _, record in found)
 
     def log(self, record: dict[str, Any]) -> None:
