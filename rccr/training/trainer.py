@@ -16,6 +16,9 @@ newest checkpoint if the run directory already holds this run, and then repeats
 5. ``_log``: evaluate on target val on its schedule, then append the iteration's record to
    metrics.jsonl and update status.json (the heartbeat a reader tells a dead run by).
 
+The loss means, the heartbeat and the evaluation's log line (best score so far, time left)
+are kept by ``rccr.training.progress``.
+
 The checkpoint comes before the evaluation, so a failed or slow evaluation never costs it;
 it carries the iteration's loss terms, so a resume from it completes whatever of steps 4
 and 5 did not happen (the snapshot, the evaluation, the record).
@@ -62,6 +65,7 @@ from rccr.training.faults import Faults, TrainingError, require_finite
 from rccr.training.method_parts import MethodParts
 from rccr.training.optim import build_optimizer, poly_lr, set_lr
 from rccr.training.precision import Precision
+from rccr.training.progress import LossMeter, Progress
 from rccr.training.steps import StepOutput, dacs_step, oracle_step, rccr_step, source_only_step
 from rccr.training.stopping import agreed_stop, stop_requests
 from rccr.training.tensorboard import TensorBoardLog, require_tensorboard
@@ -132,7 +136,6 @@ class Trainer:
         self.lr = train_cfg.lr * scale
         self.optimizer = build_optimizer(self.student.param_groups(self.lr, heads=heads), train_cfg)
         self.iteration = 0
-        self._scores: dict[int, dict[str, float]] | None = None  # evaluations, for the log
         self._board: TensorBoardLog | None = None
         if train_cfg.tensorboard:
             require_tensorboard()  # a missing package fails now, not after the first steps
@@ -356,7 +359,7 @@ class Trainer:
             on_log: called with each record as it is appended to metrics.jsonl (rank 0).
         """
         cfg = self.config.train
-        meter = _LossMeter()
+        meter = LossMeter()
         bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=self.config.name,
                    disable=not progress or not self.world.is_main, unit="it")  # fmt: skip
         reason, writer = None, None
@@ -373,7 +376,7 @@ class Trainer:
                     except TrainingError as error:  # a NaN: stop, or roll back past its batch
                         self._roll_back(error, writer)
                         source, target = self._streams()
-                        meter, bar.n = _LossMeter(), self.iteration
+                        meter, bar.n = LossMeter(), self.iteration
                         continue
                     self.faults.commit(self.iteration, writer)
                     bar.update()
@@ -411,8 +414,7 @@ class Trainer:
             if self.config.train.tensorboard:
                 self._board = TensorBoardLog(self.out / "tensorboard")
             self._announce()
-        # When and at which iteration this process began (the log line's time left).
-        self._beat = self._started = (time.time(), self.iteration)
+        self._progress = Progress(self.out, self.iteration, self.config.train.iterations)
         self._complete(writer, on_log)
         return writer
 
@@ -432,7 +434,7 @@ class Trainer:
             self._log(owed, writer, on_log)
         self._owed = None
 
-    def _losses(self, meter: _LossMeter, bar: tqdm) -> dict[str, float]:
+    def _losses(self, meter: LossMeter, bar: tqdm) -> dict[str, float]:
         """The mean loss terms, lr, timing and skips since the last record, on the log
         schedule (empty otherwise)."""
         cfg = self.config.train
@@ -469,19 +471,9 @@ class Trainer:
             writer.log(line)
             if self._board is not None:
                 self._board.write(line)
-            self._heartbeat(writer)
+            self._progress.heartbeat(writer, self.iteration)
             if on_log is not None:
                 on_log(line)
-
-    def _heartbeat(self, writer: RunWriter) -> None:
-        """status.json: running at this iteration, with the log interval's duration and ETA."""
-        now, iterations = time.time(), self.config.train.iterations
-        then, start = self._beat
-        interval = now - then
-        per_step = interval / max(self.iteration - start, 1)
-        writer.set_status("running", self.iteration, iterations=iterations, interval_s=interval,
-                          eta_s=per_step * (iterations - self.iteration))  # fmt: skip
-        self._beat = (now, self.iteration)
 
     def _stop_reason(self, signalled: str | None, until: int | None) -> str | None:
         """Why to stop after this step (a signal, or ``until``), agreed across ranks."""
@@ -525,30 +517,9 @@ class Trainer:
                 result = self.evaluate(progress=False)
             writer.save_eval(self.iteration, result)
             record = {f"val/{k}": v for k, v in result.miou.items()}
-            tqdm.write(self._eval_line(result.miou))
+            tqdm.write(self._progress.eval_line(self.iteration, result.miou))
         distributed.barrier()
         return record
-
-    def _eval_line(self, miou: dict[str, float]) -> str:
-        """One line for the log per evaluation: the scores, the best mIoU so far (target
-        val, so for watching only, never a checkpoint choice), and the time left."""
-        if self._scores is None:  # on resume, the evaluations already in the run count too
-            self._scores = {i: r.miou for i, r in load_run(self.out).evals.items()}
-        self._scores[self.iteration] = miou
-        key = next(iter(miou))  # mIoU19
-        history = {i: scores[key] for i, scores in self._scores.items() if key in scores}
-        best = max(history, key=history.__getitem__)
-        scores = ", ".join(f"{name} {value:.2f}" for name, value in miou.items())
-        line = (
-            f"iteration {self.iteration}/{self.config.train.iterations}: {scores} "
-            f"(best {key} so far {history[best]:.2f} at iteration {best})"
-        )
-        left = self.config.train.iterations - self.iteration
-        steps = self.iteration - self._started[1]
-        if left and steps:
-            eta = (time.time() - self._started[0]) / steps * left
-            line += f"; about {_duration(eta)} left"
-        return line
 
     def _announce(self) -> None:
         """One line on how the run computes, when it is not a plain single process."""
@@ -561,43 +532,8 @@ class Trainer:
             print(f"precision {self.precision.name} on {self.device}")
 
 
-def _duration(seconds: float) -> str:
-    """``3 h 05 min``, ``12 min``, ``40 s``."""
-    seconds = round(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
-
-
 def _due(iteration: int, every: int) -> bool:
     return every > 0 and iteration % every == 0
-
-
-class _LossMeter:
-    """Mean of each logged value since the last flush, and seconds per iteration.
-
-    A value that is NaN in a step (a diagnostic without a denominator there) is left out of
-    its mean; a name with no finite value since the last flush is not reported.
-    """
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
-        self.steps, self.tick = 0, time.perf_counter()
-
-    def add(self, values: dict[str, float]) -> None:
-        for name, value in values.items():
-            if math.isfinite(value):
-                self.sums[name] = self.sums.get(name, 0.0) + value
-                self.counts[name] = self.counts.get(name, 0) + 1
-        self.steps += 1
-
-    def flush(self) -> dict[str, float]:
-        seconds = time.perf_counter() - self.tick
-        means = {name: total / self.counts[name] for name, total in self.sums.items()}
-        means["sec_per_iter"] = seconds / self.steps
-        self.sums, self.counts, self.steps, self.tick = {}, {}, 0, time.perf_counter()
-        return means
 
 
 def train(

@@ -178,14 +178,14 @@ class _FullDiskFile:
 def test_full_disk__cli_reports_the_file_in_one_line(
     toy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, path: str
 ) -> None:
-    from rccr import runs
     from rccr.cli import main
+    from rccr.runs import writer as runs_writer
 
     config = _config(toy, "train.iterations=4")
     (tmp_path / "c.yaml").write_text(save_config(config))
     out = tmp_path / "run"
     if path == "metrics.jsonl":  # appended to, not renamed into place
-        monkeypatch.setattr(runs, "open", lambda *a, **k: _FullDiskFile(), raising=False)
+        monkeypatch.setattr(runs_writer, "open", lambda *a, **k: _FullDiskFile(), raising=False)
     else:
         _full_disk_for(monkeypatch, Path(path).name)
     code = main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(out), "--no-progress"])
@@ -201,8 +201,8 @@ def test_full_disk__metrics_append_is_reported_as_itself(
 ) -> None:
     """The disk fills up while metrics.jsonl is appended to: every later write fails too
     (status.json included), and the error still names metrics.jsonl."""
-    from rccr import runs
     from rccr.cli import main
+    from rccr.runs import writer as runs_writer
 
     config = _config(toy, "train.iterations=4")
     (tmp_path / "c.yaml").write_text(save_config(config))
@@ -220,7 +220,7 @@ def test_full_disk__metrics_append_is_reported_as_itself(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_replace(src, dst)
 
-    monkeypatch.setattr(runs, "open", lambda *a, **k: _Appending(), raising=False)
+    monkeypatch.setattr(runs_writer, "open", lambda *a, **k: _Appending(), raising=False)
     monkeypatch.setattr(files.os, "replace", replace)
     code = main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(out), "--no-progress"])
     err = capsys.readouterr().err
