@@ -207,7 +207,7 @@ def histogram_figure(
     finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()] or [np.zeros(0)])
     edges = np.histogram_bin_edges(finite if finite.size else np.zeros(1), bins=bins)
     for name, a in arrays.items():
-        ax.hist(a, bins=edges, alpha=0.6, label=name)
+        ax.hist(a, bins=edges.tolist(), alpha=0.6, label=name)
     for k, (name, value) in enumerate((vlines or {}).items()):
         ax.axvline(value, color=f"C{k + len(values)}", linestyle="--", label=name)
     ax.set(xlabel=xlabel, ylabel="count", title=title)
