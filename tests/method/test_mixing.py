@@ -343,3 +343,16 @@ def test_cut_mix_box__each_image_its_own_corner_and_a_checked_area() -> None:
     for height, width in ((4, 64), (64, 4)):  # one side under a cell
         with pytest.raises(ValueError, match="stride"):
             cut_mix_box(height, width, 2, 8, _gen(0))
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "stride"),
+    [(0, 64, 8), (64, 0, 8), (64, 64, 0), (64, 64, -8)],  # each is a multiple of the stride
+)
+def test_cut_mix_box__empty_sides_and_strides_below_one_raise(
+    height: int, width: int, stride: int
+) -> None:
+    """Each guard on its own: a side of 0 is a multiple of any stride, and 64 of -8, so
+    only the "at least one cell" and "stride >= 1" checks can refuse these."""
+    with pytest.raises(ValueError, match="stride"):
+        cut_mix_box(height, width, 2, stride, _gen(0))
