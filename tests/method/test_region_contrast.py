@@ -372,6 +372,9 @@ def test_box_cells__matches_loop() -> None:
                 assert bool(mask[b, r, c]) == inside
     with pytest.raises(ValueError, match="stride"):
         box_cells(torch.tensor([[3, 0, 8, 8]]), stride=8, feat_h=4, feat_w=4)
+    for bad in (torch.zeros(2, 5, dtype=torch.long), torch.zeros(4, dtype=torch.long)):
+        with pytest.raises(ValueError, match=r"^boxes must be \(B, 4\) \[top, left, h, w\]"):
+            box_cells(bad, stride=8, feat_h=4, feat_w=4)
 
 
 def test_gather_cells__row_major_and_aligned() -> None:
