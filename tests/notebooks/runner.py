@@ -71,7 +71,7 @@ CONTROLS_NOTE = "(interactive controls: they need a live kernel; run this cell i
 """The plain-text fallback of a widget that is not a progress bar."""
 
 
-def finish_progress_bars(nb: nbformat.NotebookNode) -> None:
+def widget_fallbacks(nb: nbformat.NotebookNode) -> None:
     """Give each widget a plain-text fallback that reads without widget support.
 
     A widget's ``text/plain`` is its repr, taken when it is first displayed (``VBox(...)``,
@@ -106,7 +106,7 @@ def execute(source: Path, target: Path, cwd: Path, timeout: int = 3600) -> float
         with project_kernel():
             client.execute()
     finally:
-        finish_progress_bars(nb)
+        widget_fallbacks(nb)
         nbformat.write(nb, target)
     return time.perf_counter() - start
 

@@ -108,7 +108,7 @@ def test_smoke_switch__read_only_by_rccr_tutorial() -> None:
 
 def test_runner__widget_fallbacks_read_without_a_kernel() -> None:
     """A progress bar's text is its final state; a box of controls gets a note, not a repr."""
-    from notebooks.runner import CONTROLS_NOTE, WIDGET_STATE, WIDGET_VIEW, finish_progress_bars
+    from notebooks.runner import CONTROLS_NOTE, WIDGET_STATE, WIDGET_VIEW, widget_fallbacks
 
     def model(name: str, **state: object) -> dict[str, object]:
         return {"model_name": name, "state": state}
@@ -126,6 +126,6 @@ def test_runner__widget_fallbacks_read_without_a_kernel() -> None:
         for m, r in (("bar", "HBox(children=(HTML(value='')...))"), ("box", "VBox(children=...)"))
     ]
     nb.cells.append(nbformat.v4.new_code_cell("", outputs=outputs))
-    finish_progress_bars(nb)
+    widget_fallbacks(nb)
     texts = [o["data"]["text/plain"] for o in nb.cells[0].outputs]
     assert texts == ["train|##########| 4/4", CONTROLS_NOTE]
