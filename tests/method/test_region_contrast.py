@@ -186,6 +186,38 @@ def test_region_contrastive_loss__rejects_bad_shapes() -> None:
         region_contrastive_loss(**{**inputs, "positives": inputs["positives"][:3]})
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"anchor_labels": torch.zeros(11, dtype=torch.long)},
+            r"^anchor_labels and anchor_confidence must be \(12,\), got \(11,\) and \(12,\)$",
+        ),
+        (
+            {"anchor_confidence": torch.ones(12, 1, dtype=torch.float64)},
+            r"^anchor_labels and anchor_confidence must be \(12,\), got \(12,\) and \(12, 1\)$",
+        ),
+        (
+            {"negative_labels": torch.zeros(29, dtype=torch.long)},
+            r"^negative_labels must be \(30,\), got \(29,\)$",
+        ),
+        (
+            {"negative_locations": torch.arange(30)},
+            r"^anchor_locations and negative_locations must be given together$",
+        ),
+        ({"temperature": 0.0}, r"^temperature must be > 0, got 0.0$"),
+        ({"temperature": -0.1}, r"^temperature must be > 0, got -0.1$"),
+        ({"tile": (0, 4)}, r"^tile must be \(anchors >= 1, negatives >= 1\), got \(0, 4\)$"),
+        ({"tile": (4, 0)}, r"^tile must be \(anchors >= 1, negatives >= 1\), got \(4, 0\)$"),
+    ],
+)
+def test_region_contrastive_loss__names_the_bad_input(
+    change: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        region_contrastive_loss(**{**_inputs(), **change})  # type: ignore[arg-type]
+
+
 def _near_positives(inputs: dict[str, Tensor], seed: int) -> dict[str, Tensor]:
     """Positives close to their anchors, as student and teacher features of a cell are."""
     anchors = inputs["anchors"]
@@ -373,7 +405,10 @@ def test_box_cells__matches_loop() -> None:
     with pytest.raises(ValueError, match="stride"):
         box_cells(torch.tensor([[3, 0, 8, 8]]), stride=8, feat_h=4, feat_w=4)
     for bad in (torch.zeros(2, 5, dtype=torch.long), torch.zeros(4, dtype=torch.long)):
-        with pytest.raises(ValueError, match=r"^boxes must be \(B, 4\) \[top, left, h, w\]"):
+        shape = ", ".join(map(str, bad.shape)) + ("," if bad.dim() == 1 else "")
+        with pytest.raises(
+            ValueError, match=rf"^boxes must be \(B, 4\) \[top, left, h, w\], got \({shape}\)$"
+        ):
             box_cells(bad, stride=8, feat_h=4, feat_w=4)
 
 
@@ -387,6 +422,14 @@ def test_gather_cells__row_major_and_aligned() -> None:
     for i, (b, r, c) in enumerate(expected):
         assert torch.equal(rows[i], features[b, :, r, c])
         assert cells[i] == labels[b, r, c]
+
+
+def test_gather_cells__names_both_shapes_when_the_mask_does_not_fit() -> None:
+    mask = torch.ones(2, 4, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"^mask \(2, 4, 5\) does not fit maps \(2, 3, 4, 6\)$"):
+        gather_cells(torch.zeros(2, 3, 4, 6), mask)
+    with pytest.raises(ValueError, match=r"^mask \(2, 4, 5\) does not fit maps \(3, 4, 5\)$"):
+        gather_cells(torch.zeros(3, 4, 5), mask)
 
 
 @pytest.mark.parametrize(("n_total", "n"), [(10, 4), (10, 10), (5, 9), (0, 3)])
