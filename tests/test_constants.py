@@ -8,6 +8,7 @@ the key. Values that are the project's choice (the toy preset's schedule) are ma
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ import torch
 
 from rccr.build import build_model
 from rccr.config import PRESETS, Config, load_config
+from rccr.method.mixing import photometric
 from rccr.training.method_parts import MethodParts
 
 PAPER = ("gta2cityscapes", "synthia2cityscapes")
@@ -105,3 +107,20 @@ def test_constants__classifier_and_head_at_ten_times_the_lr(name: str) -> None:
         p for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters()
     ]
     assert all((id(p) in backbone) is not frozen for p in bn)
+
+
+# DACS's strong augmentation (docs/method.md#mixing), the defaults every training step uses:
+# colour jitter of strength 0.25 with probability 0.8, then Gaussian blur with probability
+# 0.5, sigma ~ U(0.15, 1.15), kernel 0.1 of each side.
+PHOTOMETRIC = {
+    "jitter_strength": 0.25,
+    "jitter_prob": 0.8,
+    "blur_prob": 0.5,
+    "blur_sigma": (0.15, 1.15),
+    "blur_kernel_frac": 0.1,
+}
+
+
+def test_constants__photometric_defaults_are_dacs() -> None:
+    parameters = inspect.signature(photometric).parameters
+    assert {key: parameters[key].default for key in PHOTOMETRIC} == PHOTOMETRIC

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
+from torchvision.transforms import functional as TF
 
 from rccr.data.labels import IGNORE_INDEX, NUM_CLASSES
 from rccr.method.mixing import (
+    _gaussian_blur,
     box_mask,
     class_mix_masks,
     cut_mix,
@@ -290,6 +293,75 @@ def test_photometric__probability_one_changes_every_image(
     images = torch.rand(3, 3, 32, 32, generator=_gen(0))
     out = photometric(images, _gen(2), jitter_prob=jitter_prob, blur_prob=blur_prob)
     assert all((o - i).abs().max() > 1e-3 for o, i in zip(out, images, strict=True))
+
+
+def _naive_blur(images: np.ndarray, sigma: list[float], frac: float = 0.1) -> np.ndarray:
+    """kornia's ``gaussian_blur2d`` as DACS calls it, pixel by pixel: the outer product of two
+    normalised 1-d Gaussians of DACS's kernel size per side, over the image reflected at its
+    border (the edge pixel not repeated)."""
+    b, _, h, w = images.shape
+    kh, kw = dacs_blur_kernel_size(h, frac), dacs_blur_kernel_size(w, frac)
+    out = np.zeros_like(images)
+    for i in range(b):
+        gy = np.exp(-((np.arange(kh) - kh // 2) ** 2) / (2 * sigma[i] ** 2))
+        gx = np.exp(-((np.arange(kw) - kw // 2) ** 2) / (2 * sigma[i] ** 2))
+        gy, gx = gy / gy.sum(), gx / gx.sum()
+        pad = ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2))
+        padded = np.pad(images[i], pad, mode="reflect")
+        for dy in range(kh):
+            for dx in range(kw):
+                out[i] += gy[dy] * gx[dx] * padded[:, dy : dy + h, dx : dx + w]
+    return out
+
+
+@pytest.mark.parametrize("frac", [0.1, 0.2])
+def test_gaussian_blur__matches_a_pixel_loop_per_image_sigma(frac: float) -> None:
+    """Height and width get their own kernel sizes (30 and 50: 3 and 5 at 0.1, 5 and 9 at
+    0.2), each image its own sigma (float32, as ``photometric`` draws it), and float64
+    images stay float64."""
+    images = torch.rand(2, 3, 30, 50, generator=_gen(4), dtype=torch.float64)
+    sigma = torch.tensor([0.6, 1.1])
+    out = _gaussian_blur(images, sigma, frac)
+    assert out.dtype == torch.float64
+    expected = _naive_blur(images.numpy(), sigma.tolist(), frac)
+    assert np.allclose(out.numpy(), expected, rtol=0, atol=1e-7)  # sigma squared in float32
+    assert not np.allclose(expected, images.numpy(), atol=1e-2)  # it does blur
+
+
+def _naive_photometric(
+    images: Tensor, seed: int, jitter_prob: float, blur_prob: float, per_batch: bool
+) -> Tensor:
+    """docs/method.md#mixing, image by image: seven uniform draws per image, in the
+    documented order (brightness, contrast, saturation, hue, sigma, jitter?, blur?); a
+    jitter factor is U(0.75, 1.25), the hue shift U(-0.25, 0.25), sigma U(0.15, 1.15).
+    ``per_batch``: the first image's sigma and decisions hold for all."""
+    draws = torch.rand(len(images), 7, generator=_gen(seed)).tolist()
+    out = []
+    for image, d in zip(images, draws, strict=True):
+        sigma, jitter, blur = draws[0][4:] if per_batch else d[4:]
+        if jitter < jitter_prob:
+            image = TF.adjust_brightness(image, 0.75 + 0.5 * d[0])
+            image = TF.adjust_contrast(image, 0.75 + 0.5 * d[1])
+            image = TF.adjust_saturation(image, 0.75 + 0.5 * d[2])
+            image = TF.adjust_hue(image, -0.25 + 0.5 * d[3])
+        if blur < blur_prob:
+            blurred = _naive_blur(image[None].double().numpy(), [0.15 + sigma])[0]
+            image = torch.from_numpy(blurred).float()
+        out.append(image.clamp(0, 1))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("per_batch", [False, True])
+@pytest.mark.parametrize("seed", [3, 4])
+def test_photometric__matches_the_documented_draws_image_by_image(
+    per_batch: bool, seed: int
+) -> None:
+    images = torch.rand(8, 3, 30, 50, generator=_gen(seed + 10))
+    out = photometric(images, _gen(seed), jitter_prob=0.5, blur_prob=0.5, per_batch=per_batch)
+    expected = _naive_photometric(images, seed, 0.5, 0.5, per_batch)
+    assert torch.allclose(out, expected, rtol=0, atol=1e-5)
+    changed = [not torch.equal(o, i) for o, i in zip(out, images, strict=True)]
+    assert per_batch or (any(changed) and not all(changed))  # both branches taken
 
 
 def test_photometric__blur_preserves_constant_image() -> None:

@@ -122,6 +122,15 @@ def test_region_contrastive_loss__no_kept_anchor_gives_zero_and_zero_grad() -> N
     assert torch.all(grad == 0)
 
 
+def test_region_contrastive_loss__no_kept_anchor_in_bf16_gives_a_float32_zero() -> None:
+    """The empty case keeps the loss's dtype rule: bf16 anchors give a float32 loss."""
+    inputs = {k: v.bfloat16() if v.is_floating_point() else v for k, v in _inputs().items()}
+    inputs["anchor_confidence"] = torch.zeros(12, dtype=torch.bfloat16)
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs)
+    assert loss.dtype == torch.float32 and loss.item() == 0.0
+    assert grad.dtype == torch.bfloat16 and torch.all(grad == 0)
+
+
 def test_region_contrastive_loss__no_grad_to_positives_or_negatives() -> None:
     inputs = _inputs()
     inputs["positives"].requires_grad_(True)
@@ -283,6 +292,28 @@ def test_region_contrastive_loss__location_exclusion_matches_naive(
     unmasked = region_contrastive_loss(**inputs, class_aware=class_aware, tile=tile,
                                        confidence_threshold=threshold)  # fmt: skip
     assert not torch.allclose(loss, unmasked)
+
+
+@pytest.mark.parametrize("class_aware", [True, False])
+def test_region_contrastive_loss__an_anchor_at_location_minus_one_meets_no_negative_there(
+    class_aware: bool,
+) -> None:
+    """-1 matches no anchor, also an anchor whose own location is -1 (unknown)."""
+    inputs = _inputs(seed=11)
+    g = torch.Generator().manual_seed(12)
+    anchor_locations = torch.randint(-1, 3, (12,), generator=g)
+    negative_locations = torch.randint(-1, 3, (30,), generator=g)
+    assert (anchor_locations == -1).any() and (negative_locations == -1).any()
+    common = {
+        "class_aware": class_aware,
+        "confidence_threshold": None,
+        "anchor_locations": anchor_locations,
+        "negative_locations": negative_locations,
+    }
+    loss, grad = _value_and_grad(region_contrastive_loss, inputs, tile=(2, 3), **common)
+    ref_loss, ref_grad = _value_and_grad(naive_region_contrastive_loss, inputs, **common)
+    assert torch.allclose(loss, ref_loss, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(grad, ref_grad, rtol=1e-10, atol=1e-12)
 
 
 def test_region_contrastive_loss__own_feature_at_own_location_is_left_out() -> None:
