@@ -17,6 +17,7 @@ import torch
 from rccr.build import build_model
 from rccr.config import PRESETS, Config, load_config
 from rccr.method.mixing import photometric
+from rccr.method.pseudo_label import dacs_weight
 from rccr.training.method_parts import MethodParts
 
 PAPER = ("gta2cityscapes", "synthia2cityscapes")
@@ -124,3 +125,11 @@ PHOTOMETRIC = {
 def test_constants__photometric_defaults_are_dacs() -> None:
     parameters = inspect.signature(photometric).parameters
     assert {key: parameters[key].default for key in PHOTOMETRIC} == PHOTOMETRIC
+
+
+def test_constants__dacs_weight_defaults_are_dacs() -> None:
+    """One weight for the batch (DACS's ``sum(max_probs.ge(0.968)) / numel``): the training
+    step passes the threshold and relies on the batch-wide default."""
+    parameters = inspect.signature(dacs_weight).parameters
+    assert parameters["threshold"].default == 0.968
+    assert parameters["per_image"].default is False

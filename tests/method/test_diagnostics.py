@@ -50,6 +50,14 @@ def test_pseudo_label_quality__no_known_pixel_is_nan() -> None:
     assert all(math.isnan(v) for v in got.values())
 
 
+def test_pseudo_label_quality__one_known_pixel_is_a_share_of_one() -> None:
+    """A single scored pixel is a whole of one, not an empty one."""
+    truth = torch.tensor([[[2, IGNORE_INDEX]]])
+    got = pseudo_label_quality(torch.tensor([[[2, 0]]]), torch.tensor([[[0.9, 0.9]]]), truth, 0.5)
+    assert got["pl_acc"] == 1.0 and got["pl_confident_share"] == 1.0
+    assert got["pl_confident_acc"] == 1.0 and got["pl_miou"] == 100.0
+
+
 def test_anchor_quality__matches_loops() -> None:
     pseudo = torch.tensor([0, 1, 2, 2, 3, 1])
     truth = torch.tensor([0, 2, 2, IGNORE_INDEX, 3, 1])

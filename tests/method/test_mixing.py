@@ -261,6 +261,12 @@ def test_cut_mix__target_inside_source_outside() -> None:
     assert torch.equal(mixed[~inside], src[~inside])
 
 
+def test_mix__names_both_shapes_when_they_differ() -> None:
+    mask = torch.ones(2, 4, 4, dtype=torch.bool)
+    with pytest.raises(ValueError, match=r"^inside \(2, 3, 4, 4\) != outside \(2, 4, 4\)$"):
+        mix(mask, torch.zeros(2, 3, 4, 4), torch.zeros(2, 4, 4))
+
+
 @pytest.mark.parametrize(("side", "kernel"), [(512, 51), (128, 13), (64, 7), (1024, 103), (8, 1)])
 def test_dacs_blur_kernel_size__formula(side: int, kernel: int) -> None:
     assert dacs_blur_kernel_size(side) == kernel

@@ -69,6 +69,12 @@ def test_dacs_weight__matches_naive_count(threshold: float, per_image: bool) -> 
     assert weight.tolist() == pytest.approx(expected)
 
 
+def test_dacs_weight__a_confidence_at_the_threshold_counts() -> None:
+    """DACS: ``max_probs.ge(0.968)``, so a pixel exactly at the threshold is confident."""
+    confidence = torch.tensor([[[0.5, 0.25], [0.5, 0.75]]])
+    assert dacs_weight(confidence, 0.5).tolist() == [0.75]
+
+
 def test_mixed_pixel_weight__one_on_source_target_weight_elsewhere() -> None:
     mask = torch.rand(3, 4, 5, generator=_gen(3)) < 0.5
     target_weight = torch.tensor([0.1, 0.5, 0.9])
