@@ -56,7 +56,7 @@ bench-uda: setup
 # the survivors in docs/testing.md). Slow, so not part of `make test`; it resumes where it
 # stopped. The score and the accepted survivors are in benchmarks/results/mutation.md.
 mutate: setup
-	nice -n 10 $(BIN)/mutmut run
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 10 $(BIN)/mutmut run
 	$(BIN)/mutmut results
 
 clean:
