@@ -54,6 +54,20 @@ def test_restore__another_number_of_processes_is_refused_naming_both() -> None:
         restore(single, student, optimizer, parts, world=World(0, 4))
 
 
+def test_capture__under_ddp_keeps_every_ranks_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """capture gathers one generator state per rank; with two ranks it keeps both rows."""
+    student, optimizer, parts = _parts(0)
+    other = torch.Generator().manual_seed(100).get_state()
+
+    def two_ranks(rows: torch.Tensor) -> torch.Tensor:  # rank 0's rows, then rank 1's
+        return torch.cat([rows, other[None]])
+
+    monkeypatch.setattr("rccr.training.checkpoint.all_gather_rows", two_ranks)
+    state = capture(student, optimizer, {}, parts)
+    mine = parts.generator.get_state()
+    assert torch.equal(state["rank_generators"], torch.stack([mine, other]))
+
+
 def test_restore__single_process_generator_comes_from_the_method_state() -> None:
     student, optimizer, parts = _parts(0)
     torch.rand(3, generator=parts.generator)  # the generator has moved on
