@@ -14,6 +14,7 @@ from rccr.config import (
     PRESETS,
     Config,
     ConfigError,
+    ModelConfig,
     config_from_dict,
     load_config,
     save_config,
@@ -247,3 +248,19 @@ def test_describe_differences__counts_the_keys_past_those_shown() -> None:
     four = load_config("toy", ["train.lr=0.5", "train.seed=3", "train.momentum=0.5", "name=x"])
     assert describe_differences(a, four, "A", "B").endswith(", and 1 more")
     assert describe_differences(a, four, "A", "B", shown=4).count(" in A, ") == 4
+
+
+def test_require_weights__names_the_files_to_pass_and_none() -> None:
+    """The whole message: a user starting a paper preset reads what to pass from it."""
+    with pytest.raises(ConfigError) as info:
+        ModelConfig(backbone="resnet101").require_weights()
+    assert str(info.value) == (
+        "model.pretrained: a resnet101 DeepLab-v2 trains from pretrained weights; pass "
+        "model.pretrained=FILE (the DeepLab-v2 init of the AdaptSegNet/DACS lineage, "
+        "DeepLab_resnet_pretrained_init-f81d91e8.pth, with model.input_norm=caffe; or "
+        "torchvision ImageNet ResNet weights with model.input_norm=imagenet; README "
+        "'Pretrained weights'), or model.pretrained=none to train from random weights on "
+        "purpose"
+    )
+    ModelConfig(backbone="resnet18").require_weights()  # the toy network: random init is fine
+    ModelConfig(backbone="resnet101", pretrained="none").require_weights()

@@ -537,6 +537,16 @@ def test_eval_result__from_json_rejects_inconsistent_input(data: object, match: 
         EvalResult.from_json(data)
 
 
+def test_eval_result__counts_and_shapes_are_checked_with_their_values() -> None:
+    assert make_result(num_images=0).num_images == 0  # an empty split is a valid result
+    with pytest.raises(ValueError, match=r"^num_images: -1 is negative$"):
+        make_result(num_images=-1)
+    ragged = [[1, 2], [3]]
+    with pytest.raises(ValueError, match=r"^confusion: has 2 rows of unequal lengths; "
+                       r"expected 2x2$"):  # fmt: skip
+        make_result(confusion=ragged, iou=[1.0, 2.0])
+
+
 def test_eval_result__table_lists_every_class_and_the_mious() -> None:
     result = make_result()
     table = result.format_table()
