@@ -46,6 +46,14 @@ def test_paper_presets__match_design() -> None:
     assert syn.eval.subsets == (16, 13)
 
 
+def test_save_config__keeps_the_schema_order() -> None:
+    """config.yaml lists the sections and keys in the order of the dataclasses (name first,
+    then data, model, ...), as a reader expects, not sorted."""
+    saved = yaml.safe_load(save_config(load_config("toy")))
+    assert list(saved) == ["name", "data", "model", "train", "method", "eval"]
+    assert list(saved["data"])[:3] == ["source", "source_root", "target_root"]
+
+
 def test_overrides__dotted_keys_and_yaml_values() -> None:
     config = load_config("toy", ["train.lr=1e-3", "data.crop=[64, 64]", "model.pretrained=null",
                                  "train.seed=7", "data.flip=false", "name=other"])  # fmt: skip
@@ -76,6 +84,13 @@ def test_overrides__dotted_keys_and_yaml_values() -> None:
         ("eval.subsets=[19, 12]", r"eval\.subsets: expected a list drawn from 19, 16, 13"),
         ("train.lr", r"expected key=value"),
         ("train.lr.x=1", r"train\.lr: is a value, not a section"),
+        ("nosuch.key=1", r": nosuch: unknown key; valid keys in the top level: data, eval, "),
+        ("train.nosuch.deeper=1", r": train\.nosuch: unknown key; valid keys in 'train': "),
+        (
+            "model.pretrained=[1]",
+            r"^override model\.pretrained=\[1\]: model\.pretrained: "
+            r"expected a string or null, got \[1\]$",
+        ),
         ("name=a/b", r"name: expected a non-empty name without '/'"),
     ],
 )

@@ -136,6 +136,25 @@ def test_load_pretrained__a_workbench_checkpoint_as_warm_start(toy: Path, tmp_pa
         load_pretrained(other, run.checkpoints[1])
 
 
+@pytest.mark.parametrize("given", ["file", "none", None])
+def test_build_model__loads_the_weights_model_pretrained_names(
+    toy: Path, tmp_path: Path, given: str | None
+) -> None:
+    """``model.pretrained``: a file is loaded into the built model; ``none`` and null leave
+    the random initialisation (the same for the same seed)."""
+    run = train(tiny_config(toy, "train.iterations=1"), tmp_path / "run", progress=False)
+    student = load_checkpoint(run.checkpoints[1])["student"]
+    value = {"file": str(run.checkpoints[1]), "none": "none", None: "null"}[given]
+    torch.manual_seed(3)
+    model = build_model(tiny_config(toy, f"model.pretrained={value}").model, verbose=False)
+    torch.manual_seed(3)
+    fresh = build_model(tiny_config(toy).model, verbose=False)
+    if given == "file":
+        assert_same_tensors(model.state_dict(), student)
+    else:
+        assert_same_tensors(model.state_dict(), fresh.state_dict())
+
+
 def test_load_pretrained__warns_on_input_norm_mismatch(tmp_path: Path) -> None:
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "w.pth")
     with pytest.warns(UserWarning, match="input_norm='imagenet', not 'caffe'"):
