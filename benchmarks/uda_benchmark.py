@@ -25,10 +25,16 @@ warm_start``), then scores the **last** checkpoint of each on target val and wri
 target val (suite ``toy-dev``): where the benchmark's schedule was chosen.
 
 It resumes: finished runs are skipped, interrupted ones continue from their newest
-checkpoint (the trainer's own resume). ``key=value`` overrides apply to every run, after
-the preset's benchmark schedule (``SCHEDULES``) and before the method's own settings. On
-the toy preset the toy city is generated into ``--data`` (default ``data/toy``) if that
-folder is missing. Paper presets run unchanged; point them at your prepared data with
+checkpoint (the trainer's own resume). Each finished run is also **recorded** in
+``<out>/<preset>/runs/<method>_seed<k>`` (its config, status, metrics and evaluations: what
+the report reads, no checkpoints), and the report reads the records: committed with the
+results, they let a benchmark longer than one machine's life go on where it stopped on
+another (only the warm start is trained again, deterministic on CPU). A run directory or a
+record that holds another config is refused, naming the keys that differ.
+
+``key=value`` overrides apply to every run, after the preset's benchmark schedule
+(``SCHEDULES``) and before the method's own settings. On the toy preset the toy city is
+generated into ``--data`` (default ``data/toy``) if that folder is missing. Paper presets run unchanged; point them at your prepared data with
 ``data.source_root=... data.target_root=...`` and at weights with ``model.pretrained=...``.
 """
 
@@ -38,6 +44,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +60,7 @@ from typing import Any
 import uda_report
 
 from rccr.cli import EXIT_INTERRUPTED
-from rccr.config import Config, ConfigError, load_config
+from rccr.config import Config, ConfigError, absolute_paths, load_config
 from rccr.data.files import DataError
 from rccr.data.toycity import ToyCitySpec, make_toy_city
 from rccr.runs import RunError, load_run
@@ -193,14 +200,41 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return keys
 
 
-def is_finished(job: Job) -> bool:
-    """Whether the run directory holds this run, trained to its last iteration and scored.
+def portable(config: Config) -> dict[str, Any]:
+    """The config as a nested dict with every path relative to the working directory where
+    it lies under it: what identifies a run, whichever folder the checkout is in and whether
+    the command named its paths relative (``--data data/toy``) or absolute (config.yaml).
 
-    The saved config is compared by value, so a run written before a new config key (with
-    its default) was added still counts as the same run.
+    Weights from a warm start (``.../warm_start/checkpoints/iter_N.pt``) become
+    ``<warm start>/iter_N.pt`` wherever the runs directory is: the warm start is identified
+    by its own config, checked against its record.
+    """
+    here = Path.cwd()
+    pretrained = config.model.pretrained
+    if pretrained is not None and Path(pretrained).parts[-3:-1] == ("warm_start", "checkpoints"):
+        config = replace(config, model=replace(config.model, pretrained="<warm start>/"
+                                                + Path(pretrained).name))  # fmt: skip
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: walk(inner) for key, inner in value.items()}
+        if isinstance(value, str) and os.path.isabs(value) and Path(value).is_relative_to(here):
+            return Path(value).relative_to(here).as_posix()
+        return value
+
+    result: dict[str, Any] = walk(absolute_paths(config).to_dict())
+    return result
+
+
+def is_finished(job: Job) -> bool:
+    """Whether the job's folder (a run directory or its record) holds this run, trained to
+    its last iteration and scored.
+
+    The saved config is compared by value (paths by :func:`portable`), so a run written
+    before a new config key (with its default) was added still counts as the same run.
 
     Raises:
-        RunError: if the directory holds a different run (another config) or an unreadable
+        RunError: if the folder holds a different run (another config) or an unreadable
             config.yaml.
     """
     if not (job.run_dir / "config.yaml").exists():
@@ -208,14 +242,79 @@ def is_finished(job: Job) -> bool:
     run = load_run(job.run_dir)
     if run.config is None:
         raise RunError("; ".join(run.problems) or f"{job.run_dir}: no usable config.yaml")
-    if run.config != job.config:
-        differ = _differences(run.config.to_dict(), job.config.to_dict())
+    saved, wanted = portable(run.config), portable(job.config)
+    if saved != wanted:
+        differ = _differences(saved, wanted)
         raise RunError(
             f"{job.run_dir}: holds a run with a different config ({', '.join(differ)}); "
-            "use another --runs-dir or delete that folder"
+            "move that folder away, or use another --runs-dir (for a run directory) or "
+            "--out (for a record)"
         )
     last = job.config.train.iterations
     return run.status == "finished" and run.iteration == last and last in run.evals
+
+
+# What a record keeps of a finished run: every file the report reads, none of the
+# checkpoints or bank snapshots (megabytes each).
+RECORD_FILES = ("config.yaml", "status.json", "metrics.jsonl", "skipped.jsonl")
+
+
+def record_of(job: Job, records: Path) -> Job:
+    """The job with its folder moved to its record, ``records/<method>_seed<k>``."""
+    return replace(job, run_dir=records / job.run_dir.name)
+
+
+def write_record(job: Job, records: Path) -> Path:
+    """Copy a finished run's small files (config, status, metrics, evaluations) to its record.
+
+    Records live beside the results (``<out>/<suite>/runs``) and are committed with them, so
+    a benchmark longer than one machine's life resumes from what earlier machines finished.
+    The old record, if any, is replaced only once the new one is complete.
+    """
+    record = record_of(job, records).run_dir
+    records.mkdir(parents=True, exist_ok=True)
+    partial = record.with_name(f".{record.name}.partial")
+    old = record.with_name(f".{record.name}.old")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    for name in RECORD_FILES:
+        if (job.run_dir / name).is_file():
+            shutil.copy2(job.run_dir / name, partial / name)
+    shutil.copytree(job.run_dir / "eval", partial / "eval")
+    shutil.rmtree(old, ignore_errors=True)
+    if record.exists():
+        record.rename(old)
+    partial.rename(record)
+    shutil.rmtree(old, ignore_errors=True)
+    return record
+
+
+def record_warm_start(warm: Job | None, records: Path) -> None:
+    """Record the warm start once it is finished, if it is not recorded yet.
+
+    Raises:
+        RunError: if the record holds another warm start (every record was trained from
+            it), or the run directory an unreadable or different one.
+    """
+    if warm is not None and not is_finished(record_of(warm, records)) and is_finished(warm):
+        write_record(warm, records)
+
+
+def settle(job: Job, records: Path) -> Job:
+    """Where the job's finished run is: its record, else its run directory (recorded now);
+    the job unchanged when neither holds it finished.
+
+    Raises:
+        RunError: if the record or the run directory holds a different run (another
+            config), or an unreadable config.yaml.
+    """
+    recorded = record_of(job, records)
+    if is_finished(recorded):
+        return recorded
+    if is_finished(job):
+        write_record(job, records)
+        return recorded
+    return job
 
 
 def train_in_process(job: Job) -> bool:
@@ -229,11 +328,14 @@ def _command(preset: str, job: Job) -> list[str]:
             str(job.run_dir), "--no-progress", *job.overrides]  # fmt: skip
 
 
-def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: Path) -> int:
+def train_in_subprocesses(
+    preset: str, jobs: Sequence[Job], workers: int, logs: Path, records: Path
+) -> int:
     """Run ``rccr train`` for each job, ``workers`` at a time; returns how many did not finish.
 
-    Each run's output goes to ``logs/<method>_seed<k>.log``. SIGTERM or Ctrl-C stops the
-    children (each saves a checkpoint first) and re-raises KeyboardInterrupt.
+    Each run's output goes to ``logs/<method>_seed<k>.log``; each finished run is recorded
+    in ``records`` as soon as it finishes. SIGTERM or Ctrl-C stops the children (each saves
+    a checkpoint first) and re-raises KeyboardInterrupt.
     """
     logs.mkdir(parents=True, exist_ok=True)
     queue, running, failed = list(jobs), {}, 0
@@ -263,6 +365,7 @@ def train_in_subprocesses(preset: str, jobs: Sequence[Job], workers: int, logs: 
                     failed += 1
                     print(f"stopped before the end: {job.run_dir} (run again to resume)")
                 else:
+                    write_record(job, records)
                     print(f"done {job.run_dir}", flush=True)
     except KeyboardInterrupt:
         for child in running:
@@ -375,10 +478,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "datasets")  # fmt: skip
         jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir, suite)
         warm = warm_start(args.preset, overrides, args.runs_dir, suite)
-        if args.aggregate_only or (warm is not None and is_finished(warm)):
-            warm = None
+        records = args.out / suite / "runs"
+        record_warm_start(warm, records)
+        jobs = [settle(job, records) for job in jobs]
         todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
         todo.sort(key=lambda j: not (j.run_dir / "config.yaml").exists())  # resume started first
+        if warm is not None and is_finished(warm):
+            warm = None  # trained (and recorded) already
     except (ConfigError, RunError, DataError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -393,9 +499,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"train the shared warm start {warm.run_dir}", flush=True)
             if not train_in_process(warm):
                 raise KeyboardInterrupt
+            record_warm_start(warm, records)
         if workers > 1 and len(todo) > 1:
             logs = args.runs_dir / suite / "logs"
-            failed = train_in_subprocesses(args.preset, todo, workers, logs)
+            failed = train_in_subprocesses(args.preset, todo, workers, logs, records)
         else:
             for job in todo:
                 print(f"train {job.run_dir}", flush=True)
@@ -403,20 +510,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     if not train_in_process(job):
                         interrupted = True
                         break
+                    write_record(job, records)
                 except (trainer.TrainingError, RunError, DataError) as exc:
                     failed += 1
                     print(f"FAILED {job.run_dir}: {exc}", flush=True)
     except KeyboardInterrupt:
         interrupted = True
-    root = args.runs_dir / suite
+    jobs = [record_of(j, records) if is_finished(record_of(j, records)) else j for j in jobs]
     if todo:
-        uda_report.log_invocation(root, start, time.time(), len(todo), command)
+        uda_report.log_invocation(records, start, time.time(), len(todo), command)
     schedule = SCHEDULES.get(stem)
     notes = [f"Benchmark schedule of this preset, applied before the command's overrides: "
              f"`{' '.join(schedule)}`."] if schedule else []  # fmt: skip
     out = args.out / suite
     scored_on = "dev set" if args.dev else "target val"
-    written = uda_report.write_results(jobs, out, root, command, notes, scored_on)
+    written = uda_report.write_results(jobs, out, records, command, notes, scored_on)
     for path in written:
         print(f"wrote {path}")
     if interrupted:

@@ -215,9 +215,11 @@ def read_curves(path: Path) -> list[dict[str, str]]:
 
 
 def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wall: str,
-             notes: Sequence[str] = (), scored_on: str = "target val") -> str:  # fmt: skip
+             notes: Sequence[str] = (), scored_on: str = "target val",
+             suite: str = "") -> str:  # fmt: skip
     """The results table: mean ± std over seeds of the last checkpoint, gap closed, per class.
-    ``scored_on`` names what the runs were evaluated on ("dev set" for ``--dev``)."""
+    ``scored_on`` names what the runs were evaluated on ("dev set" for ``--dev``), ``suite``
+    the benchmark (the title)."""
     methods = list(dict.fromkeys(s.method for s in scores))
     metric = scores[0].metric
     done = {m: [s for s in scores if s.method == m and s.finished] for m in methods}
@@ -225,7 +227,7 @@ def markdown(scores: Sequence[RunScores], seeds: Sequence[int], command: str, wa
     so, oracle = means.get("source_only", math.nan), means.get("oracle", math.nan)
     iterations = scores[0].last_iteration
     lines = [
-        f"# UDA benchmark: {scores[0].run_dir.parent.name}",
+        f"# UDA benchmark: {suite or scores[0].run_dir.parent.name}",
         "",
         f"{scored_on.capitalize()} {metric} of the **last** checkpoint (iteration "
         f"{iterations}), mean ± "
@@ -390,7 +392,8 @@ def write_results(
     notes: Sequence[str] = (), scored_on: str = "target val",
 ) -> list[Path]:  # fmt: skip
     """Write results.csv, curves.csv, results.md and miou_curves.png into ``out``;
-    ``scored_on`` names the evaluation split in them ("dev set" for ``--dev``)."""
+    ``scored_on`` names the evaluation split in them ("dev set" for ``--dev``). ``root``
+    holds the log of the invocations that trained (their wall time)."""
     scores = [read_scores(job) for job in jobs]
     out.mkdir(parents=True, exist_ok=True)
     written = write_csvs(scores, out)
@@ -398,7 +401,9 @@ def write_results(
         return written
     seeds = list(dict.fromkeys(s.seed for s in scores))
     trained = [f"Trained by: `{c}`." for c in training_commands(root) if c != command]
-    text = markdown(scores, seeds, command, wall_time(root), [*trained, *notes], scored_on)
+    text = markdown(
+        scores, seeds, command, wall_time(root), [*trained, *notes], scored_on, out.name
+    )
     write_atomic(out / "results.md", text.encode())
     written.append(out / "results.md")
     written.append(plot(read_curves(out / "curves.csv"), scores[0].metric,

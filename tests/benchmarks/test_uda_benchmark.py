@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import uda_benchmark as bench
 import yaml
 from tiny_toy import TINY, tiny_overrides
 
-from rccr.config import load_config
+from rccr.config import absolute_paths, load_config
 from rccr.data.files import DataError
 from rccr.evaluation import EvalResult
 from rccr.training import Trainer
@@ -160,6 +161,87 @@ def test_main__rerun_skips_finished_runs(
     methods = len(bench.DEFAULT_METHODS)
     assert f"{methods} runs, {methods} already finished, 0 to train" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == before
+
+
+def test_main__records_each_finished_run_without_its_checkpoints(smoke: Path) -> None:
+    records = smoke / "out" / "toy" / "runs"
+    assert sorted(p.name for p in records.iterdir()) == sorted(
+        [f"{m}_seed0" for m in bench.DEFAULT_METHODS] + ["invocations.jsonl", "warm_start"]
+    )
+    for method in bench.DEFAULT_METHODS:
+        run = smoke / "runs" / "toy" / f"{method}_seed0"
+        record = records / f"{method}_seed0"
+        assert sorted(p.name for p in record.iterdir()) == [
+            "config.yaml", "eval", "metrics.jsonl", "status.json"]  # fmt: skip
+        for name in ("config.yaml", "metrics.jsonl", "eval/iter_2.json", "eval/iter_4.json"):
+            assert (record / name).read_bytes() == (run / name).read_bytes()
+    rows = _rows(smoke / "out" / "toy" / "results.csv")
+    assert {r["run"] for r in rows} == {str(records / f"{m}_seed0") for m in bench.DEFAULT_METHODS}
+
+
+def test_main__resumes_from_the_records_on_a_machine_without_the_runs(
+    smoke: Path, toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The records committed with the results are enough: nothing trains again, not even
+    the warm start, and the results are the same."""
+    shutil.copytree(smoke / "out", tmp_path / "out")
+    before = _rows(tmp_path / "out" / "toy" / "results.csv")
+    assert bench.main(_args(toy, tmp_path, "--jobs", "1")) == 0
+    methods = len(bench.DEFAULT_METHODS)
+    assert f"{methods} runs, {methods} already finished, 0 to train" in capsys.readouterr().out
+    assert not (tmp_path / "runs").exists()
+    after = _rows(tmp_path / "out" / "toy" / "results.csv")
+    key = [k for k in before[0] if k != "run"]
+    assert [[r[k] for k in key] for r in after] == [[r[k] for k in key] for r in before]
+
+    def wall(root: Path) -> list[str]:  # the training invocations' log came with the records
+        text = (root / "out" / "toy" / "results.md").read_text()
+        return [line for line in text.splitlines() if line.startswith("Wall time:")]
+
+    assert wall(tmp_path) == wall(smoke) and "over 1 invocation(s)" in wall(smoke)[0]
+
+
+def test_main__refuses_a_record_with_another_config(
+    smoke: Path, toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(smoke / "out", tmp_path / "out")
+    record = tmp_path / "out" / "toy" / "runs" / "dacs_seed0"
+    config = load_config_yaml(record / "config.yaml")
+    config["method"]["pseudo_label_threshold"] = 0.5
+    (record / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert bench.main(_args(toy, tmp_path, "--methods", "dacs", "--jobs", "1")) == 2
+    err = capsys.readouterr().err
+    assert str(record) in err and "method.pseudo_label_threshold (0.5 there" in err
+    assert not (tmp_path / "runs").exists()  # nothing trained, the record kept
+    assert load_config_yaml(record / "config.yaml")["method"]["pseudo_label_threshold"] == 0.5
+
+
+def test_portable__a_run_is_the_same_from_another_checkout_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config.yaml holds absolute paths; a checkout elsewhere, or a command naming them
+    relative, still means the same run (paths outside the checkout stay as they are)."""
+    relative = load_config("toy", ["data.source_root=data/toy/gta5",
+                                   "model.pretrained=runs/bench/toy/warm_start/x.pt",
+                                   "data.target_root=/elsewhere/cityscapes"])  # fmt: skip
+    seen = []
+    for checkout in (tmp_path / "a", tmp_path / "b"):
+        checkout.mkdir()
+        monkeypatch.chdir(checkout)
+        written = absolute_paths(relative)
+        assert written.data.source_root == str(checkout / "data/toy/gta5")
+        assert bench.portable(written) == bench.portable(relative)
+        seen.append(bench.portable(written))
+    assert seen[0] == seen[1]
+    assert seen[0]["data"]["source_root"] == "data/toy/gta5"
+    assert seen[0]["data"]["target_root"] == "/elsewhere/cityscapes"
+    moved = absolute_paths(relative, base=tmp_path / "a")  # read from checkout b
+    assert bench.portable(moved)["data"]["source_root"] != "data/toy/gta5"
+    # The warm start's weights, from any runs directory: the warm start's record tells it.
+    warm = [bench.portable(bench.plan("toy", ["dacs"], [0], [], runs)[0].config)
+            for runs in (tmp_path / "a", Path("/scratch/runs"))]  # fmt: skip
+    assert warm[0] == warm[1]
+    assert warm[0]["model"]["pretrained"] == "<warm start>/iter_4.pt"
 
 
 @pytest.mark.parametrize("override", ["train.iterations=6", "method.temperature=0.2"])
@@ -324,5 +406,7 @@ def test_train_in_subprocesses__tells_interrupted_from_failed(
     job = bench.plan("toy", ["source_only"], [0], _overrides(toy), tmp_path / "runs")[0]
     monkeypatch.setattr(bench, "_command", lambda preset, job: [
         sys.executable, "-c", f"print('stopped'); raise SystemExit({status})"])  # fmt: skip
-    assert bench.train_in_subprocesses("toy", [job], 1, tmp_path / "logs") == 1
+    records = tmp_path / "records"
+    assert bench.train_in_subprocesses("toy", [job], 1, tmp_path / "logs", records) == 1
     assert says in capsys.readouterr().out
+    assert not records.exists()  # only a finished run is recorded
