@@ -34,8 +34,9 @@ record that holds another config is refused, naming the keys that differ.
 
 ``key=value`` overrides apply to every run, after the preset's benchmark schedule
 (``SCHEDULES``) and before the method's own settings. On the toy preset the toy city is
-generated into ``--data`` (default ``data/toy``) if that folder is missing. Paper presets run unchanged; point them at your prepared data with
-``data.source_root=... data.target_root=...`` and at weights with ``model.pretrained=...``.
+generated into ``--data`` (default ``data/toy``) if that folder is missing. Paper presets
+run unchanged; point them at your prepared data with ``data.source_root=...
+data.target_root=...`` and at weights with ``model.pretrained=...``.
 """
 
 from __future__ import annotations

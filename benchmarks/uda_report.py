@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rccr.analysis.feature_space import FEATURE_DIAGNOSTICS
 from rccr.data.files import write_atomic
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
@@ -42,7 +43,8 @@ COMPARISONS = [
     ("rccr_negative_random", "rccr"),
 ]
 # The diagnostics summarised (all analysis only), with what each says.
-DIAGNOSTICS = {f"diag/{name}": meaning for group in DIAGNOSTIC_GROUPS.values()
+DIAGNOSTICS = {f"diag/{name}": meaning
+               for group in (*DIAGNOSTIC_GROUPS.values(), FEATURE_DIAGNOSTICS)
                for name, meaning in group.items() if name != "anchors"}  # fmt: skip
 
 LABELS = {

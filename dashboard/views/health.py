@@ -56,5 +56,10 @@ with st.expander("What each diagnostic measures"):
         "- **Negatives**: the share of (anchor, negative) pairs whose true classes are equal "
         "(false negatives) as drawn and among the pairs the loss counts after class-aware "
         "filtering; and the share of removed pairs that were true negatives (removed because "
-        "a pseudo-label was wrong). docs/method.md#diagnostics has the definitions."
+        "a pseudo-label was wrong).\n"
+        "- **Bank features** (RCCR, at each checkpoint): how well a 10-nearest-neighbour vote "
+        "in the memory bank's features finds each row's true class (separability), and the "
+        "cosine between each class's centroid in the augmented images and in the clean "
+        "target images, averaged over classes (cross-domain alignment). "
+        "docs/method.md#diagnostics has the definitions."
     )

@@ -4,4 +4,6 @@
 - ``regions``: one region-sampling step laid out for inspection (notebook 03, dashboard);
 - ``results``: many runs side by side as tables (dashboard, notebook 07);
 - ``bank_embedding``: a t-SNE map of a memory-bank snapshot (notebook 05, dashboard).
+- ``feature_space``: a bank snapshot's class separability and cross-domain alignment (the
+  trainer logs them at each checkpoint as ``diag/feat_*``; analysis only).
 """

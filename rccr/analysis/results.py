@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from rccr.analysis.feature_space import FEATURE_DIAGNOSTICS
 from rccr.config import flatten_config
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
@@ -204,8 +205,11 @@ def config_diff(a: Run, b: Run) -> pd.DataFrame:
 
 def diagnostics_long(runs: list[Run]) -> pd.DataFrame:
     """The self-training diagnostics the runs logged (``diag/*`` in metrics.jsonl; analysis
-    only), long form: columns run, iteration, group, diagnostic, value (finite values)."""
-    meaning = {name: (group, text) for group, names in DIAGNOSTICS.items()
+    only), long form: columns run, iteration, group, diagnostic, value (finite values). The
+    bank's feature scores (:mod:`rccr.analysis.feature_space`) are one group; their
+    per-class values are left out."""
+    groups = DIAGNOSTICS | {"bank features (at checkpoints)": FEATURE_DIAGNOSTICS}
+    meaning = {name: (group, text) for group, names in groups.items()
                for name, text in names.items()}  # fmt: skip
     rows = []
     for run in runs:

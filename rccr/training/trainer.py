@@ -52,6 +52,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from rccr.analysis.feature_space import feature_diagnostics
 from rccr.build import build_datasets, build_model
 from rccr.config import Config, absolute_paths, describe_differences
 from rccr.data.dataset import Sample, SegmentationDataset
@@ -289,12 +290,14 @@ class Trainer:
         return checkpoint.capture(self.student, self.optimizer, config, self.method,
                                   self.precision.scaler)  # fmt: skip
 
-    def _save(self, writer: RunWriter | None, record: dict[str, float]) -> None:
+    def _save(self, writer: RunWriter | None, record: dict[str, float]) -> dict[str, float]:
         """A checkpoint, and the memory bank's snapshot for the dashboard's t-SNE.
 
-        The checkpoint carries ``record``, this iteration's loss terms, without timing (so
-        two runs' checkpoints stay identical): what a resume still owes metrics.jsonl if the
-        process ends before the record is written.
+        Returns the bank's feature diagnostics (``diag/feat_*``, analysis only; empty without
+        a bank or true labels), which belong in this iteration's record. The checkpoint
+        carries ``record`` with them, without timing (so two runs' checkpoints stay
+        identical): what a resume still owes metrics.jsonl if the process ends before the
+        record is written.
         """
         networks: dict[str, nn.Module | None] = {"student": self.student}
         if self.method is not None:
@@ -303,10 +306,16 @@ class Trainer:
         require_finite(networks, self.iteration, self.out)
         state = self._state()
         if writer is None:
-            return
-        state["log_record"] = {k: v for k, v in record.items() if k != "sec_per_iter"}
+            return {}
+        bank = self.method.bank if self.method is not None else None
+        snapshot = bank.snapshot() if bank is not None else None
+        scores = {} if snapshot is None else feature_diagnostics(snapshot)
+        features = {f"diag/{name}": value for name, value in scores.items()}
+        state["log_record"] = {k: v for k, v in (record | features).items() if k != "sec_per_iter"}
         writer.save_checkpoint(self.iteration, state)
-        self._save_features(writer)
+        if snapshot is not None:
+            writer.save_features(self.iteration, snapshot)
+        return features
 
     def _save_features(self, writer: RunWriter) -> None:
         if self.method is not None and self.method.bank is not None:
@@ -384,7 +393,7 @@ class Trainer:
                     reason = self._stop_reason(signalled(), until)
                     done = self.iteration == cfg.iterations
                     if _due(self.iteration, cfg.checkpoint_every) or done or reason:
-                        self._save(writer, record)
+                        record |= self._save(writer, record)
                     self._log(record, writer, on_log)
         except BaseException:
             if writer is not None:

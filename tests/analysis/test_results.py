@@ -286,13 +286,20 @@ def test_diagnostics_long__every_logged_diagnostic_with_its_group(tmp_path: Path
     """diag/* records become rows (finite values only, known names only, with their group)."""
     records = [
         {"iteration": 10, "loss_source": 1.0, "diag/pl_acc": 0.5, "diag/neg_false_kept": 0.1},
-        {"iteration": 20, "diag/pl_acc": float("nan"), "diag/unknown": 3.0},
+        {
+            "iteration": 20,
+            "diag/pl_acc": float("nan"),
+            "diag/unknown": 3.0,
+            "diag/feat_knn_acc": 0.75,
+            "diag/feat_align_road": 0.9,
+        },
     ]
     run = Run(path=tmp_path / "a", records=records)
     table = diagnostics_long([run])
-    assert list(table["iteration"]) == [10, 10] and set(table["run"]) == {"a"}
-    assert set(table["group"]) == {"teacher pseudo-labels", "negatives (negative sampling)"}
-    assert sorted(table["value"]) == [0.1, 0.5]
+    assert list(table["iteration"]) == [10, 10, 20] and set(table["run"]) == {"a"}
+    assert list(table["group"]) == ["teacher pseudo-labels", "negatives (negative sampling)",
+                                    "bank features (at checkpoints)"]  # fmt: skip
+    assert sorted(table["value"]) == [0.1, 0.5, 0.75]  # per-class scores left out
 
 
 def test_confusion_long__rows_are_shares_of_each_true_class() -> None:

@@ -125,12 +125,13 @@ def test_app__every_page_renders_the_fixture(
         assert len(_charts(app)) == 2
         assert "features/iter_2.npz" in text and "features/iter_4.npz" in text
     elif page == "health":
-        charts = _charts(app)  # one faceted chart per group: teacher, anchors, negatives
-        assert len(charts) == 3 and "Analysis only" in text
+        charts = _charts(app)  # one faceted chart per group: teacher, anchors, negatives,
+        assert len(charts) == 4 and "Analysis only" in text  # bank features (checkpoints)
         assert all(c["facet"]["field"] == "diagnostic" for c in charts)
         headers = [h.value for h in app.header]
         assert headers == ["Teacher pseudo-labels", "Anchors (positive sampling)",
-                           "Negatives (negative sampling)"]  # fmt: skip
+                           "Negatives (negative sampling)",
+                           "Bank features (at checkpoints)"]  # fmt: skip
     else:
         assert len(app.image) == 9 and len(app.metric) == 5  # 8 pictures and the legend
         assert "rccr/checkpoints/iter_4.pt" in text and "(val, from" in text

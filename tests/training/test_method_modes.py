@@ -10,6 +10,7 @@ import pytest
 import torch
 from tiny_toy import tiny_config
 
+from rccr.analysis.feature_space import feature_diagnostics
 from rccr.config import Config
 from rccr.runs import load_checkpoint, load_run
 from rccr.training import Trainer, train
@@ -92,3 +93,12 @@ def test_rccr__diagnostics_logged_beside_the_losses(toy: Path, tmp_path: Path) -
     with np.load(run.features[30]) as snap:
         truth = snap["truth"]
         assert truth.shape == snap["labels"].shape and (truth < 19).all()
+        saved = {name: snap[name] for name in snap.files}
+    # At each checkpoint, and only there, the bank's feature scores of the snapshot it wrote.
+    logged = {record["iteration"]: record for record in run.records}
+    scores = feature_diagnostics(saved)
+    assert 0.0 <= scores["feat_knn_acc"] <= 1.0 and -1.0 <= scores["feat_align"] <= 1.0
+    for name, value in scores.items():
+        assert logged[30][f"diag/{name}"] == pytest.approx(value, nan_ok=True), name
+    assert "diag/feat_knn_acc" in logged[15]
+    assert not any(name.startswith("diag/feat_") for name in logged[14] | logged[29])
