@@ -29,8 +29,9 @@ checkpoint (the trainer's own resume). Each finished run is also **recorded** in
 ``<out>/<preset>/runs/<method>_seed<k>`` (its config, status, metrics and evaluations: what
 the report reads, no checkpoints), and the report reads the records: committed with the
 results, they let a benchmark longer than one machine's life go on where it stopped on
-another (only the warm start is trained again, deterministic on CPU). A run directory or a
-record that holds another config is refused, naming the keys that differ.
+another. The warm start's record also keeps its network (``weights.pt``), from which its
+run directory is rebuilt there instead of training it again. A run directory or a record
+that holds another config is refused, naming the keys that differ.
 
 ``key=value`` overrides apply to every run, after the preset's benchmark schedule
 (``SCHEDULES``) and before the method's own settings. On the toy preset the toy city is
@@ -55,6 +56,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+import torch
 
 # The report is a sibling module: on the path when this file runs as a script, and on
 # pytest's (pyproject.toml).
@@ -265,8 +268,10 @@ def record_of(job: Job, records: Path) -> Job:
     return replace(job, run_dir=records / job.run_dir.name)
 
 
-def write_record(job: Job, records: Path) -> Path:
-    """Copy a finished run's small files (config, status, metrics, evaluations) to its record.
+def write_record(job: Job, records: Path, weights: bool = False) -> Path:
+    """Copy a finished run's small files (config, status, metrics, evaluations) to its record;
+    with ``weights``, also its last checkpoint's network (``weights.pt``: the ``student``
+    and the ``config``, which ``model.pretrained`` loads; for the warm start).
 
     Records live beside the results (``<out>/<suite>/runs``) and are committed with them, so
     a benchmark longer than one machine's life resumes from what earlier machines finished.
@@ -282,6 +287,12 @@ def write_record(job: Job, records: Path) -> Path:
         if (job.run_dir / name).is_file():
             shutil.copy2(job.run_dir / name, partial / name)
     shutil.copytree(job.run_dir / "eval", partial / "eval")
+    if weights:
+        last = job.config.train.iterations
+        state = torch.load(job.run_dir / "checkpoints" / f"iter_{last}.pt", map_location="cpu",
+                           weights_only=True)  # fmt: skip
+        network = {"student": state["student"], "config": state["config"], "iteration": last}
+        torch.save(network, partial / WEIGHTS)
     shutil.rmtree(old, ignore_errors=True)
     if record.exists():
         record.rename(old)
@@ -290,15 +301,41 @@ def write_record(job: Job, records: Path) -> Path:
     return record
 
 
+WEIGHTS = "weights.pt"  # the warm start's network in its record
+
+
 def record_warm_start(warm: Job | None, records: Path) -> None:
-    """Record the warm start once it is finished, if it is not recorded yet.
+    """Record the warm start with its network once it is finished, if it is not yet.
 
     Raises:
         RunError: if the record holds another warm start (every record was trained from
             it), or the run directory an unreadable or different one.
     """
-    if warm is not None and not is_finished(record_of(warm, records)) and is_finished(warm):
-        write_record(warm, records)
+    if warm is None or not is_finished(warm):
+        return
+    recorded = record_of(warm, records)
+    if not is_finished(recorded) or not (recorded.run_dir / WEIGHTS).is_file():
+        write_record(warm, records, weights=True)
+
+
+def restore_warm_start(warm: Job, records: Path) -> bool:
+    """Rebuild the warm start's run directory from its record (its files, and its network as
+    the last checkpoint) if the directory is missing; True if it did.
+
+    Training it again would give the same network (deterministic on CPU) after half an
+    hour on the toy preset; the record's ``weights.pt`` is that network.
+    """
+    recorded = record_of(warm, records)
+    weights = recorded.run_dir / WEIGHTS
+    if warm.run_dir.exists() or not weights.is_file() or not is_finished(recorded):
+        return False
+    partial = warm.run_dir.with_name(f".{warm.run_dir.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(recorded.run_dir, partial, ignore=shutil.ignore_patterns(WEIGHTS))
+    (partial / "checkpoints").mkdir()
+    shutil.copy2(weights, partial / "checkpoints" / f"iter_{warm.config.train.iterations}.pt")
+    partial.rename(warm.run_dir)
+    return True
 
 
 def settle(job: Job, records: Path) -> Job:
@@ -484,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         jobs = [settle(job, records) for job in jobs]
         todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
         todo.sort(key=lambda j: not (j.run_dir / "config.yaml").exists())  # resume started first
+        if warm is not None and todo and restore_warm_start(warm, records):
+            print(f"restored the shared warm start {warm.run_dir} from its record", flush=True)
         if warm is not None and is_finished(warm):
             warm = None  # trained (and recorded) already
     except (ConfigError, RunError, DataError, ValueError) as exc:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import uda_benchmark as bench
 import yaml
 from tiny_toy import TINY, tiny_overrides
@@ -199,6 +200,39 @@ def test_main__resumes_from_the_records_on_a_machine_without_the_runs(
         return [line for line in text.splitlines() if line.startswith("Wall time:")]
 
     assert wall(tmp_path) == wall(smoke) and "over 1 invocation(s)" in wall(smoke)[0]
+
+
+def test_main__the_warm_start_record_keeps_its_network(smoke: Path) -> None:
+    record = smoke / "out" / "toy" / "runs" / "warm_start"
+    assert sorted(p.name for p in record.iterdir()) == [
+        "config.yaml", "eval", "metrics.jsonl", "status.json", "weights.pt"]  # fmt: skip
+    kept = torch.load(record / "weights.pt", weights_only=True)
+    trained = torch.load(smoke / "runs/toy/warm_start/checkpoints/iter_4.pt", weights_only=True)
+    assert kept["config"] == trained["config"] and kept["iteration"] == 4
+    assert kept["student"].keys() == trained["student"].keys()
+    assert all(torch.equal(kept["student"][k], trained["student"][k]) for k in kept["student"])
+
+
+def test_main__a_missing_run_trains_from_the_recorded_warm_start(
+    smoke: Path, toy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a machine without the runs, a run whose record is gone trains again from the warm
+    start rebuilt from its record (not trained again), and gives the same numbers."""
+    shutil.copytree(smoke / "out", tmp_path / "out")
+    shutil.rmtree(tmp_path / "out" / "toy" / "runs" / "dacs_seed0")
+    args = _args(toy, tmp_path, "--methods", "source_only", "dacs", "--jobs", "1")
+    assert bench.main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 runs, 1 already finished, 1 to train" in out
+    assert "restored the shared warm start" in out and "train the shared warm start" not in out
+    warm = tmp_path / "runs" / "toy" / "warm_start"
+    assert (warm / "metrics.jsonl").read_bytes() == (
+        smoke / "runs/toy/warm_start/metrics.jsonl").read_bytes()  # fmt: skip
+    rows = {r["method"]: r for r in _rows(tmp_path / "out" / "toy" / "results.csv")}
+    before = {r["method"]: r for r in _rows(smoke / "out" / "toy" / "results.csv")}
+    assert rows["dacs"]["mIoU19"] == before["dacs"]["mIoU19"]  # deterministic on CPU
+    assert rows["dacs"]["run"] == str(tmp_path / "out" / "toy" / "runs" / "dacs_seed0")
+    assert (tmp_path / "runs" / "toy" / "dacs_seed0" / "checkpoints").is_dir()
 
 
 def test_main__refuses_a_record_with_another_config(
