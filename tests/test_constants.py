@@ -129,7 +129,8 @@ def test_constants__photometric_defaults_are_dacs() -> None:
 
 def test_constants__dacs_weight_defaults_are_dacs() -> None:
     """One weight for the batch (DACS's ``sum(max_probs.ge(0.968)) / numel``): the training
-    step passes the threshold and relies on the batch-wide default."""
+    step passes the threshold (``method.pseudo_label_threshold``, no default) and relies on
+    the batch-wide default."""
     parameters = inspect.signature(dacs_weight).parameters
-    assert parameters["threshold"].default == 0.968
+    assert parameters["threshold"].default is inspect.Parameter.empty
     assert parameters["per_image"].default is False

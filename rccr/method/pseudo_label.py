@@ -43,7 +43,7 @@ def pseudo_label(
     return labels, confidence
 
 
-def dacs_weight(confidence: Tensor, threshold: float = 0.968, per_image: bool = False) -> Tensor:
+def dacs_weight(confidence: Tensor, threshold: float, per_image: bool = False) -> Tensor:
     """DACS's target weight: the fraction of pixels with confidence >= ``threshold``.
 
     DACS (and DAFormer) compute ONE fraction over the whole batch
@@ -52,7 +52,7 @@ def dacs_weight(confidence: Tensor, threshold: float = 0.968, per_image: bool = 
 
     Args:
         confidence: (B, H, W) teacher confidence.
-        threshold: confidence threshold (DACS: 0.968).
+        threshold: confidence threshold (DACS: 0.968, ``method.pseudo_label_threshold``).
         per_image: one fraction per image instead of one per batch.
 
     Returns:

@@ -370,6 +370,17 @@ def test_photometric__matches_the_documented_draws_image_by_image(
     assert per_batch or (any(changed) and not all(changed))  # both branches taken
 
 
+@pytest.mark.parametrize("seed", [3, 5])
+def test_photometric__its_defaults_are_dacs(seed: int) -> None:
+    """Called as the training steps call it, with every default: jitter of strength 0.25 with
+    probability 0.8, blur with probability 0.5, sigma ~ U(0.15, 1.15), kernel 0.1 of each
+    side, decided per image, channels in RGB order (docs/method.md#mixing)."""
+    images = torch.rand(16, 3, 30, 50, generator=_gen(seed + 10))
+    out = photometric(images, _gen(seed))
+    expected = _naive_photometric(images, seed, jitter_prob=0.8, blur_prob=0.5, per_batch=False)
+    assert torch.allclose(out, expected, rtol=0, atol=1e-5)
+
+
 def test_photometric__blur_preserves_constant_image() -> None:
     images = torch.full((2, 3, 20, 20), 0.3)
     out = photometric(images, _gen(0), jitter_prob=0.0, blur_prob=1.0)

@@ -75,6 +75,13 @@ def test_dacs_weight__a_confidence_at_the_threshold_counts() -> None:
     assert dacs_weight(confidence, 0.5).tolist() == [0.75]
 
 
+def test_dacs_weight__by_default_one_share_for_the_whole_batch() -> None:
+    """As the training step calls it: one share over the batch for every image (3 of 4
+    pixels confident in the first image, 1 of 4 in the second: 0.5 for both)."""
+    confidence = torch.tensor([[[0.99, 0.97], [0.98, 0.1]], [[0.99, 0.2], [0.3, 0.4]]])
+    assert dacs_weight(confidence, 0.968).tolist() == [0.5, 0.5]
+
+
 def test_mixed_pixel_weight__one_on_source_target_weight_elsewhere() -> None:
     mask = torch.rand(3, 4, 5, generator=_gen(3)) < 0.5
     target_weight = torch.tensor([0.1, 0.5, 0.9])
