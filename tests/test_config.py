@@ -196,6 +196,28 @@ def test_config_error__quotes_at_most_200_characters_of_a_value(value: object) -
     assert message.startswith("train.lr: expected a number, got ") and len(message) < 300
 
 
+def test_quote__a_repr_of_200_characters_whole_a_longer_one_cut_to_200() -> None:
+    from rccr.config import quote
+
+    assert quote("x" * 198) == repr("x" * 198)  # 200 characters with its quotes
+    cut = quote(["x" * 150] * 8)  # each item short enough for reprlib, the list is not
+    assert len(cut) == 200 and cut == repr(["x" * 150] * 8)[:197] + "..."
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("abc", "eval.subsets: expected a list of integers, got 'abc'"),
+        ([1.5], "eval.subsets: expected an integer, got 1.5"),  # the item is named
+    ],
+)
+def test_config_error__a_list_of_any_length_is_named_so(value: object, message: str) -> None:
+    """eval.subsets takes any number of class counts: its message says no length."""
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"eval": {"subsets": value}})
+    assert str(info.value) == message
+
+
 def test_config_error__long_unknown_key_is_shortened() -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict({"train": {"k" * 100_000: 1}})
