@@ -301,3 +301,77 @@ def test_require_weights__names_the_files_to_pass_and_none() -> None:
     )
     ModelConfig(backbone="resnet18").require_weights()  # the toy network: random init is fine
     ModelConfig(backbone="resnet101", pretrained="none").require_weights()
+
+
+# Every range check of the config, each with a value just outside its range and the whole
+# message a user reads (the key, what it expects, the value given).
+RANGE_MESSAGES = [
+    ({"data": {"crop": [0, 64]}}, "data.crop: expected [width, height] > 0, got [0, 64]"),
+    ({"data": {"val_size": [64, -1]}}, "data.val_size: expected [width, height] > 0, got [64, -1]"),
+    (
+        {"data": {"crop": [2000, 64]}},
+        "data.crop: expected at most data.source_size [1280, 720], got [2000, 64]",
+    ),
+    ({"data": {"num_workers": -1}}, "data.num_workers: expected >= 0, got -1"),
+    ({"model": {"width": 7}}, "model.width: expected >= 8, got 7"),
+    (
+        {"model": {"bn_batch_stats": True, "freeze_bn": False}},
+        "model.bn_batch_stats: expected false unless model.freeze_bn is true, got True",
+    ),
+    (
+        {"model": {"backbone": "resnet18", "stride_in_1x1": True}},
+        "model.stride_in_1x1: expected false for resnet18 (its blocks have no 1x1 conv), got True",
+    ),
+    ({"train": {"log_every": 0}}, "train.log_every: expected >= 1, got 0"),
+    ({"train": {"nan_retries": -1}}, "train.nan_retries: expected >= 0, got -1"),
+    ({"train": {"lr": 0.0}}, "train.lr: expected > 0, got 0.0"),
+    ({"train": {"momentum": 1.0}}, "train.momentum: expected in [0, 1), got 1.0"),
+    ({"train": {"weight_decay": -0.1}}, "train.weight_decay: expected >= 0, got -0.1"),
+    ({"train": {"poly_power": -1.0}}, "train.poly_power: expected >= 0, got -1.0"),
+    (
+        {"method": {"confidence_threshold": 1.5}},
+        "method.confidence_threshold: expected in [0, 1], got 1.5",
+    ),
+    (
+        {"method": {"ema_max_momentum": -0.5}},
+        "method.ema_max_momentum: expected in [0, 1], got -0.5",
+    ),
+    ({"method": {"contrast_weight": -1.0}}, "method.contrast_weight: expected >= 0, got -1.0"),
+    ({"method": {"contrast_start_iter": -1}}, "method.contrast_start_iter: expected >= 0, got -1"),
+    ({"method": {"temperature": 0.0}}, "method.temperature: expected > 0, got 0.0"),
+    ({"method": {"bank_steps": 0}}, "method.bank_steps: expected >= 1, got 0"),
+    (
+        {"eval": {"subsets": [19, 15]}},
+        "eval.subsets: expected a list drawn from 19, 16, 13, got [19, 15]",
+    ),
+    ({"eval": {"subsets": []}}, "eval.subsets: expected a list drawn from 19, 16, 13, got []"),
+    ({"eval": {"batch_size": 0}}, "eval.batch_size: expected >= 1, got 0"),
+    ({"name": ".."}, "name: expected a non-empty name without '/', got '..'"),
+    ({"name": "."}, "name: expected a non-empty name without '/', got '.'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), RANGE_MESSAGES, ids=[m.split(":")[0] for _, m in RANGE_MESSAGES]
+)
+def test_config_error__each_range_check_says_key_expectation_and_value(
+    data: dict, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(data)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"eval": {"subsets": [19, 16, 13]}},
+        {"eval": {"subsets": [13]}},
+        {"name": "..."},
+        {"method": {"confidence_threshold": 1.0, "pseudo_label_threshold": 0.0}},
+        {"train": {"momentum": 0.0, "poly_power": 0.0, "weight_decay": 0.0}},
+        {"model": {"width": 8}},
+    ],
+)
+def test_config__the_edges_of_each_range_are_accepted(data: dict) -> None:
+    config_from_dict(data)
