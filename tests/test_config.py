@@ -375,3 +375,26 @@ def test_config_error__each_range_check_says_key_expectation_and_value(
 )
 def test_config__the_edges_of_each_range_are_accepted(data: dict) -> None:
     config_from_dict(data)
+
+
+def test_config_error__the_whole_config_not_a_mapping_is_named_config() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict("text")  # type: ignore[arg-type]
+    assert str(info.value) == "config: expected a mapping, got 'text'"
+
+
+def test_config_error__unknown_keys_of_mixed_types_name_the_first() -> None:
+    """YAML keys may be numbers: unknown ones are sorted as text, not compared (1 < 'zz')."""
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"eval": {"zz": 0, 1: 0}})
+    assert str(info.value) == "eval.1: unknown key; valid keys in 'eval': batch_size, subsets"
+
+
+@pytest.mark.parametrize(("length", "shown"), [(200, 200), (201, 200), (500, 200)])
+def test_config_error__an_unknown_key_is_shown_to_200_characters(length: int, shown: int) -> None:
+    name = "k" * length
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({name: 1})
+    key = str(info.value).split(": unknown key;")[0]
+    assert len(key) == shown
+    assert key == (name if length <= 200 else name[:197] + "...")
