@@ -371,6 +371,7 @@ def test_config_error__each_range_check_says_key_expectation_and_value(
         {"method": {"confidence_threshold": 1.0, "pseudo_label_threshold": 0.0}},
         {"train": {"momentum": 0.0, "poly_power": 0.0, "weight_decay": 0.0}},
         {"model": {"width": 8}},
+        {"data": {"crop": [1, 1], "val_size": [1, 1]}},
     ],
 )
 def test_config__the_edges_of_each_range_are_accepted(data: dict) -> None:
