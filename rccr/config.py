@@ -473,7 +473,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif tp is float:
         number = None
         if isinstance(value, int | float) and not isinstance(value, bool):
-            number = float(value) if abs(value) < 2**1023 else math.inf  # 400 digits: inf
+            try:
+                number = float(value)
+            except OverflowError:  # an integer past the largest float (400 digits, say)
+                number = math.inf
         elif isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
             with contextlib.suppress(ValueError):
                 number = float(value)

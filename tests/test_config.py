@@ -17,6 +17,7 @@ from rccr.config import (
     ModelConfig,
     config_from_dict,
     load_config,
+    quote,
     save_config,
 )
 
@@ -197,8 +198,6 @@ def test_config_error__quotes_at_most_200_characters_of_a_value(value: object) -
 
 
 def test_quote__a_repr_of_200_characters_whole_a_longer_one_cut_to_200() -> None:
-    from rccr.config import quote
-
     assert quote("x" * 198) == repr("x" * 198)  # 200 characters with its quotes
     cut = quote(["x" * 150] * 8)  # each item short enough for reprlib, the list is not
     assert len(cut) == 200 and cut == repr(["x" * 150] * 8)[:197] + "..."
@@ -372,6 +371,8 @@ def test_config_error__each_range_check_says_key_expectation_and_value(
         {"train": {"momentum": 0.0, "poly_power": 0.0, "weight_decay": 0.0}},
         {"model": {"width": 8}},
         {"data": {"crop": [1, 1], "val_size": [1, 1]}},
+        {"method": {"ema_max_momentum": 0.0}},
+        {"method": {"ema_max_momentum": 1.0}},
     ],
 )
 def test_config__the_edges_of_each_range_are_accepted(data: dict) -> None:
@@ -399,3 +400,50 @@ def test_config_error__an_unknown_key_is_shown_to_200_characters(length: int, sh
     key = str(info.value).split(": unknown key;")[0]
     assert len(key) == shown
     assert key == (name if length <= 200 else name[:197] + "...")
+
+
+def test_coerce__an_integer_for_a_number_is_its_float_while_a_float_holds_it() -> None:
+    config = config_from_dict({"train": {"lr": 10**308}, "method": {"temperature": 3000}})
+    assert config.train.lr == 1e308 and config.method.temperature == 3000.0
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"lr": 2**1024}})  # past the largest float
+    assert str(info.value) == f"train.lr: expected a finite number, got {quote(2**1024)}"
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"train": {"lr": float("inf")}})
+    assert str(info.value) == "train.lr: expected a finite number, got inf"
+
+
+def test_load_config__unreadable_file_and_unknown_name_messages_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rccr.config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\n")
+
+    def unreadable(file: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(file))
+
+    with monkeypatch.context() as patch:  # root reads any file: the error is simulated
+        patch.setattr(rccr.config, "read_yaml_file", unreadable)
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+    assert str(info.value) == f"{path}: cannot read config: [Errno 13] Permission denied: '{path}'"
+    with pytest.raises(ConfigError) as info:
+        load_config("nope")
+    assert str(info.value) == f"nope: no such preset or config file; presets: {', '.join(PRESETS)}"
+    assert len(PRESETS) > 1  # the names are joined with ", "
+    (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "latin1.yaml")
+    assert str(info.value) == f"{tmp_path / 'latin1.yaml'}: not UTF-8 text (byte 9)"
+
+
+def test_read_yaml_file__a_file_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
+    from rccr.config import read_yaml_file
+
+    path = tmp_path / "c.yaml"
+    path.write_text("name: abcdefghi\n")  # 16 bytes
+    assert read_yaml_file(path, limit=16) == {"name": "abcdefghi"}
+    with pytest.raises(ValueError, match=r"c\.yaml: larger than 0 MiB"):
+        read_yaml_file(path, limit=15)
