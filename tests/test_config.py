@@ -170,13 +170,52 @@ def test_yaml__a_few_aliases_are_fine(tmp_path: Path) -> None:
     assert load_config(tmp_path / "c.yaml").data.val_size == (256, 128)
 
 
+def _values(obj: object) -> int:
+    """Values of a loaded document with every alias expanded (a container counts itself)."""
+    if isinstance(obj, dict):
+        return 1 + sum(_values(k) + _values(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return 1 + sum(_values(v) for v in obj)
+    return 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1, 2, {b: 3}]\nc: *x\nd: [*x, *x, {e: *x}]\n",  # one anchor, reused after it closed
+        "a: &x {k: &y [1, 2]}\nb: [*y, *x, *y]\nc: {d: *x, e: [*y]}\n",  # nested anchors
+        "[" + ", ".join(["&a [1, [2, 3]]"] + ["*a"] * 40) + "]\n",
+        "plain: [1, 2, 3]\n",
+    ],
+)
+def test_expanded_size__counts_every_value_of_the_expanded_document(text: str) -> None:
+    from rccr.config import _expanded_size
+
+    node = yaml.SafeLoader(text).get_single_node()
+    assert _expanded_size(node) == _values(yaml.safe_load(text))
+
+
+def test_parse_yaml__refuses_past_10000_values_and_not_at_them() -> None:
+    from rccr.config import parse_yaml
+
+    at_limit = "[" + ", ".join(["0"] * 9_999) + "]"  # the list and 9999 items
+    assert len(parse_yaml(at_limit)) == 9_999
+    with pytest.raises(yaml.YAMLError, match="more than 10000 values"):
+        parse_yaml("[" + ", ".join(["0"] * 10_000) + "]")
+
+
 def test_yaml__recursive_alias_and_deep_nesting_are_refused(tmp_path: Path) -> None:
-    (tmp_path / "loop.yaml").write_text("train: &t {lr: *t}\n")
-    with pytest.raises(ConfigError, match=r"loop\.yaml: not valid YAML: .*recursive"):
-        load_config(tmp_path / "loop.yaml")
+    for name, text in (("loop.yaml", "train: &t {lr: *t}\n"), ("list.yaml", "&t [1, *t]\n")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ConfigError) as info:
+            load_config(tmp_path / name)
+        assert str(info.value) == (
+            f"{tmp_path / name}: not valid YAML: a recursive alias (an anchor used inside itself)"
+        )
     (tmp_path / "deep.yaml").write_text("train: " + "[" * 20000 + "]" * 20000 + "\n")
-    with pytest.raises(ConfigError, match=r"deep\.yaml: not valid YAML: .*nested"):
+    with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "deep.yaml")
+    assert str(info.value) == f"{tmp_path / 'deep.yaml'}: not valid YAML: nested too deeply to read"
 
 
 def test_load_config__huge_file_is_refused_unread(tmp_path: Path) -> None:
@@ -336,6 +375,12 @@ RANGE_MESSAGES = [
         "method.ema_max_momentum: expected in [0, 1], got -0.5",
     ),
     ({"method": {"contrast_weight": -1.0}}, "method.contrast_weight: expected >= 0, got -1.0"),
+    ({"method": {"ema_max_momentum": 1.5}}, "method.ema_max_momentum: expected in [0, 1], got 1.5"),
+    (
+        {"method": {"pseudo_label_threshold": -0.1}},
+        "method.pseudo_label_threshold: expected in [0, 1], got -0.1",
+    ),
+    ({"method": {"embed_dim": 0}}, "method.embed_dim: expected >= 1, got 0"),
     ({"method": {"contrast_start_iter": -1}}, "method.contrast_start_iter: expected >= 0, got -1"),
     ({"method": {"temperature": 0.0}}, "method.temperature: expected > 0, got 0.0"),
     ({"method": {"bank_steps": 0}}, "method.bank_steps: expected >= 1, got 0"),
@@ -373,6 +418,8 @@ def test_config_error__each_range_check_says_key_expectation_and_value(
         {"data": {"crop": [1, 1], "val_size": [1, 1]}},
         {"method": {"ema_max_momentum": 0.0}},
         {"method": {"ema_max_momentum": 1.0}},
+        {"method": {"contrast_weight": 0.0, "contrast_start_iter": 0}},
+        {"method": {"embed_dim": 1, "bank_per_step": 1, "bank_steps": 1}},
     ],
 )
 def test_config__the_edges_of_each_range_are_accepted(data: dict) -> None:
