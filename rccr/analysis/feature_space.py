@@ -13,8 +13,8 @@ gtFine), and logs (docs/method.md#diagnostics):
   augmented images (student features; mostly source pixels, the CutMix box is target) and
   the centroid of its rows from the clean target images (teacher features); the mean over
   the classes both domains hold. ``feat_align_<class>`` (``feat_align_traffic_light``) holds
-  each class's value. Near 1:
-  a class looks the same to the network in both; near 0 or below: it does not.
+  each class's value. Near 1: a class looks the same to the network in both; near 0 or
+  below: it does not.
 
 Every function takes numpy arrays and returns floats, NaN where there is nothing to score.
 """
@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from rccr.data.labels import CLASS_NAMES, IGNORE_INDEX
+from rccr.method.memory_bank import DOMAIN_AUGMENTED, DOMAIN_TARGET
 
 __all__ = ["FEATURE_DIAGNOSTICS", "centroid_alignment", "feature_diagnostics", "knn_accuracy"]
 
@@ -34,8 +35,6 @@ FEATURE_DIAGNOSTICS: dict[str, str] = {
     "feat_align": "bank features: cosine of augmented- and target-image class centroids",
 }
 """The summary scores (the per-class ``feat_align_<class>`` come with ``feat_align``)."""
-
-DOMAIN_AUGMENTED, DOMAIN_TARGET = 0, 1  # the bank's domain codes (rccr.method.memory_bank)
 
 
 def _unit(features: np.ndarray) -> np.ndarray:
