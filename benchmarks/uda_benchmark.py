@@ -22,7 +22,9 @@ warm_start``), then scores the **last** checkpoint of each on target val and wri
         [--dev] [--aggregate-only] [-- key=value ...]
 
 ``--dev`` (toy preset) scores on a labelled dev set of target-style images instead of
-target val (suite ``toy-dev``): where the benchmark's schedule was chosen.
+target val (suite ``toy-dev``): where the benchmark's schedule was chosen. Its runs start
+from the same warm start as the target-val suite's (source labels only; its own
+evaluations are on target val, and nothing is chosen from them).
 
 It resumes: finished runs are skipped, interrupted ones continue from their newest
 checkpoint (the trainer's own resume). Each finished run is also **recorded** in
@@ -144,19 +146,21 @@ class Job:
 
 def plan(
     preset: str, methods: Sequence[str], seeds: Sequence[int], overrides: Sequence[str],
-    runs_dir: Path, suite: str | None = None,
+    runs_dir: Path, suite: str | None = None, warm_overrides: Sequence[str] | None = None,
 ) -> list[Job]:  # fmt: skip
     """Every (method, seed) run, seed by seed so partial results cover whole seeds first.
 
     Runs go to ``runs_dir/<suite>/<method>_seed<k>``; the suite defaults to the preset's
-    name (``toy-dev`` for the dev set).
+    name (``toy-dev`` for the dev set). Every run starts from the preset's warm start, whose
+    data overrides are ``warm_overrides`` (default: ``overrides``): the dev suite's runs
+    start from the target-val suite's warm start.
 
     Raises:
         ConfigError: naming the key, if an override is invalid.
     """
     jobs = []
     stem = suite or Path(preset).stem
-    warm = warm_start(preset, overrides, runs_dir, suite)
+    warm = warm_start(preset, overrides if warm_overrides is None else warm_overrides, runs_dir)
     start = () if warm is None else (f"model.pretrained={warm_start_weights(warm)}",)
     for seed in seeds:
         for method in methods:
@@ -168,23 +172,22 @@ def plan(
     return jobs
 
 
-def warm_start(
-    preset: str, overrides: Sequence[str], runs_dir: Path, suite: str | None = None
-) -> Job | None:
+def warm_start(preset: str, overrides: Sequence[str], runs_dir: Path) -> Job | None:
     """The preset's shared warm-start run (``WARM_START``), or None if it has none.
 
     Of the command's overrides it takes the ``data.*``, ``model.*`` and ``eval.*`` ones (the
     data roots, the network): its schedule is its own, so that runs with other schedules and
-    method settings share it.
+    method settings share it. Its folder is ``<runs_dir>/<preset>/warm_start`` for every
+    suite of the preset: it trains on source labels only, so the dev suite starts from the
+    same network as the target-val suite.
     """
     stem = Path(preset).stem
     if stem not in WARM_START:
         return None
-    folder = suite or stem
     shared = [item for item in overrides if item.startswith(("data.", "model.", "eval."))]
-    items = (*shared, *WARM_START[stem], f"name={folder}-warm_start")
+    items = (*shared, *WARM_START[stem], f"name={stem}-warm_start")
     config = load_config(preset, list(items))
-    return Job("warm_start", config.train.seed, items, config, runs_dir / folder / "warm_start")
+    return Job("warm_start", config.train.seed, items, config, runs_dir / stem / "warm_start")
 
 
 def warm_start_weights(job: Job) -> Path:
@@ -507,22 +510,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = list(args.overrides)
         stem = Path(args.preset).stem
         suite = f"{stem}-dev" if args.dev else stem
+        warm_overrides = overrides  # the warm start is scored on target val in every suite
         if stem == "toy":
             data = args.data or Path("data/toy")
             found = ensure_toy_data(data)
+            warm_overrides = found + overrides
             overrides = (ensure_dev_target(data) if args.dev else found) + overrides
         elif args.data is not None or args.dev:
             raise ConfigError("--data and --dev: only for the toy preset; use "
                               "data.source_root=... and data.target_root=... for real "
                               "datasets")  # fmt: skip
-        jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir, suite)
-        warm = warm_start(args.preset, overrides, args.runs_dir, suite)
+        jobs = plan(args.preset, args.methods, args.seeds, overrides, args.runs_dir, suite,
+                    warm_overrides)  # fmt: skip
+        warm = warm_start(args.preset, warm_overrides, args.runs_dir)
         records = args.out / suite / "runs"
-        record_warm_start(warm, records)
+        warm_records = args.out / stem / "runs"  # the warm start's, shared by the suites
+        record_warm_start(warm, warm_records)
         jobs = [settle(job, records) for job in jobs]
         todo = [] if args.aggregate_only else [j for j in jobs if not is_finished(j)]
         todo.sort(key=lambda j: not (j.run_dir / "config.yaml").exists())  # resume started first
-        if warm is not None and todo and restore_warm_start(warm, records):
+        if warm is not None and todo and restore_warm_start(warm, warm_records):
             print(f"restored the shared warm start {warm.run_dir} from its record", flush=True)
         if warm is not None and is_finished(warm):
             warm = None  # trained (and recorded) already
@@ -540,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"train the shared warm start {warm.run_dir}", flush=True)
             if not train_in_process(warm):
                 raise KeyboardInterrupt
-            record_warm_start(warm, records)
+            record_warm_start(warm, warm_records)
         if workers > 1 and len(todo) > 1:
             logs = args.runs_dir / suite / "logs"
             failed = train_in_subprocesses(args.preset, todo, workers, logs, records)

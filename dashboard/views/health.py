@@ -60,6 +60,7 @@ with st.expander("What each diagnostic measures"):
         "- **Bank features** (RCCR, at each checkpoint): how well a 10-nearest-neighbour vote "
         "in the memory bank's features finds each row's true class (separability), and the "
         "cosine between each class's centroid in the augmented images and in the clean "
-        "target images, averaged over classes (cross-domain alignment). "
+        "target images, both measured from the bank's mean feature, averaged over classes "
+        "(cross-domain alignment; 1: a class sits the same way in both domains). "
         "docs/method.md#diagnostics has the definitions."
     )

@@ -97,10 +97,12 @@ def test_knn_accuracy__refuses_k_and_max_rows_below_their_minimum() -> None:
 
 def _alignment_reference(features, classes, domain) -> dict[int, float]:
     out = {}
+    units = [f / np.linalg.norm(f) for f in features]
+    mean = np.sum(units, axis=0) / len(units)  # of every row, known class or not
     for c in sorted(set(classes.tolist()) - {IGNORE_INDEX}):
         groups = []
         for d in (0, 1):
-            rows = [f / np.linalg.norm(f) for f, k, e in zip(features, classes, domain, strict=True)
+            rows = [u - mean for u, k, e in zip(units, classes, domain, strict=True)
                     if k == c and e == d]  # fmt: skip
             groups.append(np.mean(rows, axis=0) if rows else None)
         a, t = groups
@@ -124,7 +126,9 @@ def test_centroid_alignment__equals_the_loop_reference() -> None:
 
 
 def test_centroid_alignment__same_direction_one_opposite_minus_one() -> None:
-    features = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [0.0, -3.0]])
+    # Every feature shares a large first component: uncentred, class 1's target rows (which
+    # look like class 0) would still score cos = 99/101 = 0.98 against its augmented rows.
+    features = np.array([[10.0, 1.0], [20.0, 2.0], [10.0, -1.0], [10.0, 1.0]])
     classes, domain = np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1])
     assert centroid_alignment(features, classes, domain) == pytest.approx({0: 1.0, 1: -1.0})
     with pytest.raises(ValueError, match=r"classes \(N,\) and domain \(N,\)"):

@@ -379,7 +379,15 @@ def test_main__dev_scores_new_target_images_with_the_same_training_data(
     assert bench.main(args) == 0
     dev = tmp_path / "toy-dev" / "cityscapes"
     run = tmp_path / "runs" / "toy-dev" / "source_only_seed0"
-    assert load_config(str(run / "config.yaml")).data.target_root == str(dev)
+    config = load_config(str(run / "config.yaml"))
+    assert config.data.target_root == str(dev)
+    # It starts from the target-val suite's warm start (source labels only), recorded there.
+    warm = tmp_path / "runs" / "toy" / "warm_start"
+    assert config.model.pretrained == str((warm / "checkpoints" / "iter_4.pt").absolute())
+    assert load_config(str(warm / "config.yaml")).data.target_root == str(data / "cityscapes")
+    assert not (tmp_path / "runs" / "toy-dev" / "warm_start").exists()
+    assert (tmp_path / "out" / "toy" / "runs" / "warm_start" / "weights.pt").is_file()
+    assert not (tmp_path / "out" / "toy-dev" / "runs" / "warm_start").exists()
     assert _rows(tmp_path / "out" / "toy-dev" / "results.csv")[0]["finished"] == "True"
     report = (tmp_path / "out" / "toy-dev" / "results.md").read_text()
     assert "Dev set mIoU19 of the **last** checkpoint" in report  # never called target val

@@ -157,6 +157,12 @@ PAGES: dict[str, tuple[str, str, Callable]] = {
         "features shown",
         lambda page: _radio(page, "Colour by", "domain", "coloured by domain"),
     ),
+    "health": (
+        "health",
+        "What each diagnostic measures",
+        lambda page: _until(page, lambda: page.get_by_text("What each diagnostic measures").click(),
+                            "has the definitions"),
+    ),
     "iou": (
         "iou",
         "Download every checkpoint",
