@@ -18,8 +18,8 @@ gtFine), and logs (docs/method.md#diagnostics):
   not. Centring matters: unit features after a ReLU projection share a large common
   component, and the cosine of uncentred centroids sits near 1 for every class whatever
   the classes do (a 60-step toy RCCR run from the benchmark's warm start, checkpoints at
-  20 / 40 / 60: uncentred 0.962 / 0.970 / 0.970; centred 0.60 / 0.62 / 0.64, its classes
-  from -0.16 to 0.98).
+  20 / 40 / 60: mean uncentred 0.962 / 0.970 / 0.970; centred 0.60 / 0.62 / 0.64, single
+  classes from -0.16 to 0.98).
 
 Every function takes numpy arrays and returns floats, NaN where there is nothing to score.
 """

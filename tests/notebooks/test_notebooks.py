@@ -1,8 +1,7 @@
 """Every tutorial notebook runs top to bottom on the CPU, shrunk by RCCR_NOTEBOOK_SMOKE=1.
 
 The notebooks are copied into a temporary folder (``<tmp>/notebooks/``), so the toy city
-and the runs they make go to ``<tmp>/data`` and ``<tmp>/runs``, never into the repository;
-``<tmp>/benchmarks`` links to the repository's, which notebook 07 reads.
+and the runs they make go to ``<tmp>/data`` and ``<tmp>/runs``, never into the repository.
 They run in order and share that folder, as they share ``data/`` and ``runs/`` for a user:
 a run trained by one notebook is reused by the next.
 """
@@ -24,8 +23,6 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tutorials") / "notebooks"
     folder.mkdir()
-    # Notebook 07 reads the committed benchmark results, at ../benchmarks as for a user.
-    (folder.parent / "benchmarks").symlink_to(REPO / "benchmarks", target_is_directory=True)
     return folder
 
 
