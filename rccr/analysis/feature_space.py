@@ -37,8 +37,7 @@ __all__ = ["FEATURE_DIAGNOSTICS", "centroid_alignment", "feature_diagnostics", "
 
 FEATURE_DIAGNOSTICS: dict[str, str] = {
     "feat_knn_acc": "bank features: leave-one-out 10-NN accuracy of the true class",
-    "feat_align": "bank features: cosine of augmented- and target-image class centroids "
-    "(centred)",
+    "feat_align": "bank features: cosine of augmented- and target-image class centroids (centred)",
 }
 """The summary scores (the per-class ``feat_align_<class>`` come with ``feat_align``)."""
 

@@ -160,8 +160,11 @@ PAGES: dict[str, tuple[str, str, Callable]] = {
     "health": (
         "health",
         "What each diagnostic measures",
-        lambda page: _until(page, lambda: page.get_by_text("What each diagnostic measures").click(),
-                            "has the definitions"),
+        lambda page: _until(
+            page,
+            lambda: page.get_by_text("What each diagnostic measures").click(),
+            "has the definitions",
+        ),
     ),
     "iou": (
         "iou",
