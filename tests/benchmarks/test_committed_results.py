@@ -73,3 +73,15 @@ def test_readme__shows_the_committed_plot_and_results() -> None:
     for label in LABELS:
         line = next(x for x in markdown.splitlines() if x.startswith(f"| {label} |"))
         assert line.strip("|").split(" | ")[1].strip() == _readme_table()[label][0]
+
+
+def test_readme__paired_differences_are_the_committed_ones() -> None:
+    """Each row of results.md's paired-difference table appears, as written, in the README."""
+    markdown = (RESULTS / "results.md").read_text().splitlines()
+    start = markdown.index("| comparison | seeds | mean difference | 95% CI | per seed |")
+    rows = [line for line in markdown[start + 2 :] if line.startswith("| ")]
+    rows = rows[: next((i for i, r in enumerate(rows) if "diagnostic" in r), len(rows))]
+    section = (REPO / "README.md").read_text().split("\n## Results\n", 1)[1].split("\n## ", 1)[0]
+    assert len(rows) >= 3
+    for row in rows:
+        assert row in section.splitlines(), f"README Results lacks the paired row {row!r}"
