@@ -24,42 +24,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
+from rccr.analysis.benchmark import COMPARISONS
+from rccr.analysis.benchmark import METHOD_LABELS as LABELS
 from rccr.analysis.feature_space import FEATURE_DIAGNOSTICS
 from rccr.data.files import write_atomic
 from rccr.data.labels import CLASS_NAMES
 from rccr.evaluation import EvalResult
 from rccr.method.diagnostics import DIAGNOSTICS as DIAGNOSTIC_GROUPS
 from rccr.runs import load_run
+from rccr.viz.benchmark_charts import seed_band_figure
 
-# Paired comparisons the report makes: (method, against). RCCR - control isolates the
-# contrastive term; each ablation is compared with RCCR.
-COMPARISONS = [
-    ("dacs", "source_only"),
-    ("rccr", "dacs"),
-    ("rccr", "rccr_no_contrast"),
-    ("rccr_no_bank", "rccr"),
-    ("rccr_no_momentum_head", "rccr"),
-    ("rccr_positive_all", "rccr"),
-    ("rccr_negative_random", "rccr"),
-]
 # The diagnostics summarised (all analysis only), with what each says.
 DIAGNOSTICS = {f"diag/{name}": meaning
                for group in (*DIAGNOSTIC_GROUPS.values(), FEATURE_DIAGNOSTICS)
                for name, meaning in group.items() if name != "anchors"}  # fmt: skip
-
-LABELS = {
-    "source_only": "source-only",
-    "dacs": "DACS",
-    "rccr": "RCCR",
-    "rccr_no_bank": "RCCR, no memory bank",
-    "rccr_no_momentum_head": "RCCR, no momentum head",
-    "rccr_positive_all": "RCCR, positive sampling: all",
-    "rccr_negative_random": "RCCR, negative sampling: random",
-    "oracle": "target-label oracle",
-    "rccr_no_contrast": "RCCR, contrastive weight 0 (control)",
-    "rccr_no_contrast_no_cutmix_bn": "control, CutMix forward off the BN statistics",
-    "rccr_no_cutmix_bn": "RCCR, CutMix forward off the BN statistics",
-}
 
 
 class JobLike(Protocol):
@@ -310,43 +290,14 @@ def plot(curves: list[dict[str, str]], metric: str, path: Path,
 
     Only finished runs are drawn, so every point of a line averages the same seeds.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    methods = list(dict.fromkeys(row["method"] for row in curves))
-    for index, method in enumerate(methods):
-        rows = [r for r in curves if r["method"] == method and r["finished"] == "True"]
-        if not rows:
-            continue
-        by_iter: dict[int, list[float]] = {}
-        for row in rows:
-            if row[metric]:
-                by_iter.setdefault(int(row["iteration"]), []).append(float(row[metric]))
-        seeds = len({row["seed"] for row in rows})
-        xs = sorted(by_iter)
-        mean = [statistics.fmean(by_iter[x]) for x in xs]
-        style = "--" if method.startswith("rccr_") else "-"
-        line = ax.plot(xs, mean, style, marker="o", ms=3, color=f"C{index}",
-                       label=f"{LABELS.get(method, method)} ({seeds} seed"
-                             f"{'' if seeds == 1 else 's'})")[0]  # fmt: skip
-        low, high = [min(by_iter[x]) for x in xs], [max(by_iter[x]) for x in xs]
-        ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel(f"{scored_on} {metric} (%)")
-    ax.set_title("Finished runs: mean over seeds, band = min to max")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=8, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no finished run yet", ha="center", transform=ax.transAxes)
-    fig.tight_layout()
+    table = pd.DataFrame(curves, columns=["method", "seed", "finished", "iteration", metric])
+    table = table[table["finished"].astype(str) == "True"]
+    table[metric] = pd.to_numeric(table[metric], errors="coerce")  # "" where not scored
+    fig = seed_band_figure(table, metric, LABELS, f"{scored_on} {metric} (%)",
+                           "Finished runs: mean over seeds, band = min to max")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=120)
-    plt.close(fig)
     tmp.replace(path)
     return path
 

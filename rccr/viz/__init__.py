@@ -8,9 +8,12 @@ none reads files, trains or runs a network. Label maps are drawn in the Cityscap
 - ``rccr.viz.canvas``: the figure type, and how one image, label map or float map is drawn;
 - ``rccr.viz.images``: image grids, the class palette, one region-sampling step;
 - ``rccr.viz.charts``: class frequencies, IoU and mIoU, losses (live too), curves,
-  memory-bank filling and t-SNE.
+  memory-bank filling and t-SNE;
+- ``rccr.viz.benchmark_charts``: methods over seeds (a curve with its seed range, the
+  self-training diagnostics), each method in one colour across figures.
 """
 
+from rccr.viz.benchmark_charts import diagnostics_figure, method_colours, seed_band_figure
 from rccr.viz.canvas import (
     DOMAIN_COLOURS,
     DPI,
@@ -44,15 +47,18 @@ __all__ = [
     "bar_figure",
     "class_colors",
     "class_frequency_figure",
+    "diagnostics_figure",
     "histogram_figure",
     "image_grid",
     "iou_figure",
     "iou_table",
     "line_figure",
     "loss_figure",
+    "method_colours",
     "miou_figure",
     "palette_figure",
     "region_figure",
+    "seed_band_figure",
     "to_numpy",
     "tsne_figure",
 ]
