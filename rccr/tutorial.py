@@ -205,8 +205,7 @@ def training_setup(
       (``train.precision=auto``), into ``<runs>/<paper_preset>``.
     - CUDA without them: the toy preset on the GPU with bf16 autocast, ``<runs>/rccr-cuda``;
       the reason says what was missing.
-    - No CUDA: the toy preset on the CPU in fp32, into ``<runs>/rccr``: the same run as
-      notebook 07's RCCR entry, so 07 reuses it.
+    - No CUDA: the toy preset on the CPU in fp32, into ``<runs>/rccr``.
 
     Args:
         toy: the generated toy city.

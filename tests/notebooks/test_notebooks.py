@@ -3,7 +3,8 @@
 The notebooks are copied into a temporary folder (``<tmp>/notebooks/``), so the toy city
 and the runs they make go to ``<tmp>/data`` and ``<tmp>/runs``, never into the repository.
 They run in order and share that folder, as they share ``data/`` and ``runs/`` for a user:
-a run trained by one notebook is reused by the next.
+a run trained by one notebook is reused by the next. ``<tmp>/benchmarks`` links to the
+repository's, whose committed results notebook 07 reads.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tutorials") / "notebooks"
     folder.mkdir()
+    (folder.parent / "benchmarks").symlink_to(REPO / "benchmarks", target_is_directory=True)
     return folder
 
 
