@@ -163,6 +163,21 @@ def test_runs__choosing_runs_diffs_their_configs(runs_root: Path, open_page: Ope
     assert app.query_params["run"] == "rccr"
 
 
+BENCHMARK_RECORDS = Path(__file__).resolve().parents[2] / "benchmarks/results/toy/runs"
+
+
+def test_health__the_committed_benchmark_records_side_by_side(open_page: OpenPage) -> None:
+    """The README's `rccr dashboard --runs benchmarks/results/toy/runs`: records without
+    checkpoints, RCCR and the control chosen, every diagnostic group drawn."""
+    app = open_page(BENCHMARK_RECORDS, "health", run=["rccr_seed0", "rccr_no_contrast_seed0"])
+    assert app.multiselect(key="health.runs").value == ["rccr_seed0", "rccr_no_contrast_seed0"]
+    assert [h.value for h in _clean(app).header] == [
+        "Teacher pseudo-labels", "Anchors (positive sampling)",
+        "Negatives (negative sampling)", "Bank features (at checkpoints)"]  # fmt: skip
+    runs = open_page(BENCHMARK_RECORDS, "runs")
+    assert len(_clean(runs).dataframe[0].value) == 46  # 45 runs and the warm start
+
+
 def test_runs__lists_what_training_skipped(broken_root: BrokenRoot, open_page: OpenPage) -> None:
     app = _clean(open_page(broken_root("skipped"), "runs"))
     table = app.dataframe[0].value.set_index("run")
