@@ -113,8 +113,8 @@ def read_benchmark(folder: str | os.PathLike) -> BenchmarkResults:
     Raises:
         FileNotFoundError: if the folder has no results.csv.
         ValueError: if results.csv, curves.csv or paired.csv is not a table of the
-            benchmark's columns, or results.csv has no mIoU column; the message names
-            the file.
+            benchmark's columns, or results.csv has no mIoU column, a finished run without
+            a score, or one method and seed twice; the message names the file.
     """
     folder = Path(folder)
     path = folder / "results.csv"
@@ -125,6 +125,16 @@ def read_benchmark(folder: str | os.PathLike) -> BenchmarkResults:
     metric = "mIoU16" if "mIoU16" in results.columns else "mIoU19"
     if metric not in results.columns:
         raise ValueError(f"{path}: no mIoU19 or mIoU16 column")
+    scores = pd.to_numeric(results[metric], errors="coerce")
+    if scores.isna().any():
+        row = results[scores.isna()].iloc[0]
+        raise ValueError(f"{path}: {row['method']} seed {row['seed']} has no number in "
+                         f"{metric} ({row[metric]!r}); a finished run is scored")  # fmt: skip
+    twice = results[results.duplicated(["method", "seed"])]
+    if len(twice):  # comparisons are per seed: one finished run per method and seed
+        first = twice.iloc[0]
+        raise ValueError(f"{path}: {first['method']} seed {first['seed']} is listed twice; "
+                         "expected one finished run per method and seed")  # fmt: skip
     curves, paired = (
         _finished(_read_csv(folder / name, required)) if (folder / name).is_file()
         else pd.DataFrame()

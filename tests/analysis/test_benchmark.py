@@ -83,6 +83,10 @@ def test_read_benchmark__no_results_names_the_file_and_the_command(tmp_path: Pat
         ("results.csv", "method,seed,finished,iteration\ndacs,0,True,5\n",
          r"results\.csv: no mIoU19 or mIoU16 column"),
         ("results.csv", "", r"results\.csv: not a readable CSV table"),
+        ("results.csv", "method,seed,finished,iteration,mIoU19\ndacs,0,True,5,1\n"
+                        "dacs,0,True,5,2\n", r"results\.csv: dacs seed 0 is listed twice"),
+        ("results.csv", "method,seed,finished,iteration,mIoU19\ndacs,3,True,5,abc\n",
+         r"results\.csv: dacs seed 3 has no number in mIoU19 \('abc'\)"),
         ("results.csv", b"\xff\xfe\x00garbage\x81", r"results\.csv: not a readable CSV table"),
         ("curves.csv", "method,seed\n", r"curves\.csv: missing column\(s\) finished, iteration"),
         ("paired.csv", "a,b\n1,2\n", r"paired\.csv: missing column\(s\) method, against"),
