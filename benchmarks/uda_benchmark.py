@@ -65,6 +65,7 @@ import torch
 # pytest's (pyproject.toml).
 import uda_report
 
+from rccr.analysis.benchmark import run_name
 from rccr.cli import EXIT_INTERRUPTED
 from rccr.config import Config, ConfigError, absolute_paths, load_config
 from rccr.data.files import DataError
@@ -165,7 +166,7 @@ def plan(
     start = () if warm is None else (f"model.pretrained={warm_start_weights(warm)}",)
     for seed in seeds:
         for method in methods:
-            name = f"{method}_seed{seed}"
+            name = run_name(method, seed)
             items = (*SCHEDULES.get(preset, ()), *start, *overrides, *METHODS[method],
                      f"train.seed={seed}", f"name={stem}-{name}")  # fmt: skip
             config = load_config(preset, list(items))

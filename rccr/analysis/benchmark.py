@@ -28,7 +28,14 @@ import pandas as pd
 from rccr.analysis.results import discover_runs
 from rccr.runs import Run
 
-__all__ = ["COMPARISONS", "METHOD_LABELS", "BenchmarkResults", "method_of", "read_benchmark"]
+__all__ = [
+    "COMPARISONS",
+    "METHOD_LABELS",
+    "BenchmarkResults",
+    "method_of",
+    "read_benchmark",
+    "run_name",
+]
 
 METHOD_LABELS = {
     "source_only": "source-only",
@@ -82,10 +89,15 @@ class BenchmarkResults:
     skipped: list[str] = field(default_factory=list)
 
 
-def method_of(run_name: str) -> str:
+def run_name(method: str, seed: int | str) -> str:
+    """A benchmark run's folder name: ``run_name("rccr_no_bank", 3)`` is ``rccr_no_bank_seed3``."""
+    return f"{method}_seed{seed}"
+
+
+def method_of(name: str) -> str:
     """The method of a benchmark run's folder name: ``rccr_no_bank_seed3`` -> ``rccr_no_bank``."""
-    method, sep, seed = run_name.rpartition("_seed")
-    return method if sep and seed.isdigit() else run_name
+    method, sep, seed = name.rpartition("_seed")
+    return method if sep and seed.isdigit() else name
 
 
 def _read_csv(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -144,7 +156,7 @@ def read_benchmark(folder: str | os.PathLike) -> BenchmarkResults:
     bench = BenchmarkResults(folder, metric, results, curves, paired)
     if (folder / "runs").is_dir():  # the warm start's record is no method's run: left out
         found = discover_runs(folder / "runs")
-        finished = set(results["method"].astype(str) + "_seed" + results["seed"].astype(str))
+        finished = {run_name(m, s) for m, s in zip(results["method"], results["seed"], strict=True)}
         bench.runs = [run for run in found.runs if run.name in finished]
         bench.skipped = found.skipped
     return bench

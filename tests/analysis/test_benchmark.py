@@ -9,7 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rccr.analysis.benchmark import COMPARISONS, METHOD_LABELS, method_of, read_benchmark
+from rccr.analysis.benchmark import (
+    COMPARISONS,
+    METHOD_LABELS,
+    method_of,
+    read_benchmark,
+    run_name,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "benchmarks" / "results" / "toy"
@@ -119,3 +125,8 @@ def test_read_benchmark__the_committed_benchmark() -> None:
     names = {f"{m}_seed{s}" for m, s in bench.results[["method", "seed"]].values}
     assert {run.name for run in bench.runs} == names
     assert isinstance(bench.results, pd.DataFrame) and bench.results["finished"].all()
+
+
+@pytest.mark.parametrize("method", list(METHOD_LABELS))
+def test_run_name__method_of_reads_it_back(method: str) -> None:
+    assert run_name(method, 7) == f"{method}_seed7" and method_of(run_name(method, 7)) == method
